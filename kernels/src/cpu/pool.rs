@@ -1,0 +1,148 @@
+//! Max and average 2-D pooling over `[n, c, h, w]`, with backward.
+
+use rayon::prelude::*;
+
+/// Sizes of one pooling window sweep; `planes = n * c`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dGeometry {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+}
+
+impl Pool2dGeometry {
+    /// Output height (floor mode, as PyTorch's default), or `None` when the window does not fit.
+    pub fn out_h(&self) -> Option<usize> {
+        (self.h + 2 * self.padding.0).checked_sub(self.kh).map(|v| v / self.stride.0 + 1)
+    }
+    pub fn out_w(&self) -> Option<usize> {
+        (self.w + 2 * self.padding.1).checked_sub(self.kw).map(|v| v / self.stride.1 + 1)
+    }
+    fn out_hw(&self) -> (usize, usize) {
+        (
+            self.out_h().expect("pool geometry was validated by the caller"),
+            self.out_w().expect("pool geometry was validated by the caller"),
+        )
+    }
+
+    /// Input rows/cols covered by output (oy, ox), clipped to the image.
+    fn window(&self, oy: usize, ox: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let y0 = (oy * self.stride.0) as isize - self.padding.0 as isize;
+        let x0 = (ox * self.stride.1) as isize - self.padding.1 as isize;
+        let clip = |start: isize, len: usize, lim: usize| start.max(0) as usize..((start + len as isize).max(0) as usize).min(lim);
+        (clip(y0, self.kh, self.h), clip(x0, self.kw, self.w))
+    }
+}
+
+/// Max pooling; `indices` receives, per output, the flat position (`y * w + x`) of the max inside
+/// its plane, as f32, for the backward pass.
+pub fn max_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32], indices: &mut [f32]) {
+    let (oh, ow) = g.out_hw();
+    let plane_in = g.h * g.w;
+    out.par_chunks_mut(oh * ow).zip(indices.par_chunks_mut(oh * ow)).enumerate().for_each(|(p, (o, idx))| {
+        let src = &x[p * plane_in..(p + 1) * plane_in];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (ys, xs) = g.window(oy, ox);
+                let (mut best, mut best_i) = (f32::NEG_INFINITY, usize::MAX);
+                for y in ys {
+                    for x in xs.clone() {
+                        let v = src[y * g.w + x];
+                        if v > best || best_i == usize::MAX || v.is_nan() {
+                            best = v;
+                            best_i = y * g.w + x;
+                            if v.is_nan() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                o[oy * ow + ox] = best;
+                idx[oy * ow + ox] = best_i as f32;
+            }
+        }
+    });
+}
+
+/// Routes each output gradient to the input position that won the max.
+pub fn max_pool2d_backward(dy: &[f32], indices: &[f32], g: &Pool2dGeometry, dx: &mut [f32]) {
+    let (oh, ow) = g.out_hw();
+    dx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(p, d)| {
+        d.iter_mut().for_each(|v| *v = 0.0);
+        let (gy, ix) = (&dy[p * oh * ow..(p + 1) * oh * ow], &indices[p * oh * ow..(p + 1) * oh * ow]);
+        for (g, &i) in gy.iter().zip(ix) {
+            d[i as usize] += g;
+        }
+    });
+}
+
+/// Average pooling; padding counts towards the divisor (PyTorch's `count_include_pad=True`).
+pub fn avg_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32]) {
+    let (oh, ow) = g.out_hw();
+    let plane_in = g.h * g.w;
+    let div = (g.kh * g.kw) as f32;
+    out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+        let src = &x[p * plane_in..(p + 1) * plane_in];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (ys, xs) = g.window(oy, ox);
+                let mut sum = 0.0;
+                for y in ys {
+                    sum += src[y * g.w + xs.start..y * g.w + xs.end].iter().sum::<f32>();
+                }
+                o[oy * ow + ox] = sum / div;
+            }
+        }
+    });
+}
+
+/// Spreads each output gradient evenly over its window.
+pub fn avg_pool2d_backward(dy: &[f32], g: &Pool2dGeometry, dx: &mut [f32]) {
+    let (oh, ow) = g.out_hw();
+    let div = (g.kh * g.kw) as f32;
+    dx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(p, d)| {
+        d.iter_mut().for_each(|v| *v = 0.0);
+        let gy = &dy[p * oh * ow..(p + 1) * oh * ow];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (ys, xs) = g.window(oy, ox);
+                let share = gy[oy * ow + ox] / div;
+                for y in ys {
+                    d[y * g.w + xs.start..y * g.w + xs.end].iter_mut().for_each(|v| *v += share);
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_match_hand_computed_values() {
+        // [[1,2,3,4],[5,6,7,8],[9,10,11,12],[13,14,15,16]]
+        let x: Vec<f32> = (1..=16).map(|v| v as f32).collect();
+        let g = Pool2dGeometry { planes: 1, h: 4, w: 4, kh: 2, kw: 2, stride: (2, 2), padding: (0, 0) };
+        let (mut out, mut idx) = (vec![0.0; 4], vec![0.0; 4]);
+        max_pool2d(&x, &g, &mut out, &mut idx);
+        assert_eq!(out, [6.0, 8.0, 14.0, 16.0]);
+        assert_eq!(idx, [5.0, 7.0, 13.0, 15.0]);
+        avg_pool2d(&x, &g, &mut out);
+        assert_eq!(out, [3.5, 5.5, 11.5, 13.5]);
+        let mut dx = vec![0.0; 16];
+        max_pool2d_backward(&[1.0, 2.0, 3.0, 4.0], &idx, &g, &mut dx);
+        assert_eq!(dx[5], 1.0);
+        assert_eq!(dx[15], 4.0);
+        assert_eq!(dx.iter().sum::<f32>(), 10.0);
+        // Padding 1, kernel 3, stride 1 on the corner: average includes the zero padding.
+        let gp = Pool2dGeometry { kh: 3, kw: 3, stride: (1, 1), padding: (1, 1), ..g };
+        let mut outp = vec![0.0; 16];
+        avg_pool2d(&x, &gp, &mut outp);
+        assert_eq!(outp[0], (1.0 + 2.0 + 5.0 + 6.0) / 9.0);
+    }
+}
