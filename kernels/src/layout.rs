@@ -39,15 +39,7 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 pub fn broadcast_strides(shape: &[usize], target: &[usize]) -> Vec<usize> {
     let own = contiguous_strides(shape);
     let offset = target.len() - shape.len();
-    (0..target.len())
-        .map(|i| {
-            if i < offset || shape[i - offset] == 1 {
-                0
-            } else {
-                own[i - offset]
-            }
-        })
-        .collect()
+    (0..target.len()).map(|i| if i < offset || shape[i - offset] == 1 { 0 } else { own[i - offset] }).collect()
 }
 
 /// A tensor viewed as `[outer, len, inner]` around one axis: the layout every axis-wise kernel
@@ -62,11 +54,7 @@ pub struct AxisSplit {
 impl AxisSplit {
     /// Splits `shape` around `axis` (which must be `< shape.len()`).
     pub fn new(shape: &[usize], axis: usize) -> Self {
-        AxisSplit {
-            outer: shape[..axis].iter().product(),
-            len: shape[axis],
-            inner: shape[axis + 1..].iter().product(),
-        }
+        AxisSplit { outer: shape[..axis].iter().product(), len: shape[axis], inner: shape[axis + 1..].iter().product() }
     }
 
     pub fn numel(&self) -> usize {

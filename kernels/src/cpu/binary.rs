@@ -5,7 +5,15 @@ use crate::layout::broadcast_strides;
 use crate::BinaryOp;
 
 /// `out = op(a, b)` where `a` and `b` broadcast to `out_shape` (checked by the caller).
-pub fn binary(op: BinaryOp, a: &[f32], a_shape: &[usize], b: &[f32], b_shape: &[usize], out_shape: &[usize], out: &mut [f32]) {
+pub fn binary(
+    op: BinaryOp,
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    out_shape: &[usize],
+    out: &mut [f32],
+) {
     let n: usize = out_shape.iter().product();
     assert_eq!(out.len(), n, "binary: output buffer has the broadcast shape's length");
     if n == 0 {

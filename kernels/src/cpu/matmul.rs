@@ -27,7 +27,17 @@ pub struct MatmulSpec {
 impl MatmulSpec {
     /// A plain (untransposed, unbatched, overwriting) `[m, k] · [k, n]`.
     pub fn new(m: usize, n: usize, k: usize) -> Self {
-        MatmulSpec { batch: 1, m, n, k, trans_a: false, trans_b: false, a_batch_stride: m * k, b_batch_stride: k * n, accumulate: false }
+        MatmulSpec {
+            batch: 1,
+            m,
+            n,
+            k,
+            trans_a: false,
+            trans_b: false,
+            a_batch_stride: m * k,
+            b_batch_stride: k * n,
+            accumulate: false,
+        }
     }
 
     /// Multiply-adds performed, times two.
@@ -84,7 +94,8 @@ pub fn matmul(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSpec) {
                         let (o0, rest) = o.split_at_mut(n);
                         let (o1, rest) = rest.split_at_mut(n);
                         let (o2, o3) = rest.split_at_mut(n);
-                        let (o0, o1, o2, o3) = (&mut o0[jc..jc + nc], &mut o1[jc..jc + nc], &mut o2[jc..jc + nc], &mut o3[jc..jc + nc]);
+                        let (o0, o1, o2, o3) =
+                            (&mut o0[jc..jc + nc], &mut o1[jc..jc + nc], &mut o2[jc..jc + nc], &mut o3[jc..jc + nc]);
                         for p in pc..pc + kc {
                             let br = &b_rows[p * n + jc..p * n + jc + nc];
                             let (a0, a1, a2, a3) = (a_at(i0, p), a_at(i0 + 1, p), a_at(i0 + 2, p), a_at(i0 + 3, p));
@@ -130,8 +141,16 @@ mod tests {
                 for j in 0..s.n {
                     let mut acc = 0.0f64;
                     for p in 0..s.k {
-                        let av = if s.trans_a { a[bi * s.a_batch_stride + p * s.m + i] } else { a[bi * s.a_batch_stride + i * s.k + p] };
-                        let bv = if s.trans_b { b[bi * s.b_batch_stride + j * s.k + p] } else { b[bi * s.b_batch_stride + p * s.n + j] };
+                        let av = if s.trans_a {
+                            a[bi * s.a_batch_stride + p * s.m + i]
+                        } else {
+                            a[bi * s.a_batch_stride + i * s.k + p]
+                        };
+                        let bv = if s.trans_b {
+                            b[bi * s.b_batch_stride + j * s.k + p]
+                        } else {
+                            b[bi * s.b_batch_stride + p * s.n + j]
+                        };
                         acc += av as f64 * bv as f64;
                     }
                     out[bi * s.m * s.n + i * s.n + j] = acc as f32;
@@ -143,11 +162,23 @@ mod tests {
 
     #[test]
     fn matches_naive_with_every_transpose_and_awkward_sizes() {
-        for &(batch, m, n, k) in &[(1, 1, 1, 1), (2, 3, 5, 7), (1, 17, 13, 300), (3, 5, 600, 9), (1, 64, 64, 64), (2, 1, 7, 1)] {
+        for &(batch, m, n, k) in
+            &[(1, 1, 1, 1), (2, 3, 5, 7), (1, 17, 13, 300), (3, 5, 600, 9), (1, 64, 64, 64), (2, 1, 7, 1)]
+        {
             for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
                 let a: Vec<f32> = (0..batch * m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
                 let b: Vec<f32> = (0..batch * k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
-                let spec = MatmulSpec { batch, m, n, k, trans_a: ta, trans_b: tb, a_batch_stride: m * k, b_batch_stride: k * n, accumulate: false };
+                let spec = MatmulSpec {
+                    batch,
+                    m,
+                    n,
+                    k,
+                    trans_a: ta,
+                    trans_b: tb,
+                    a_batch_stride: m * k,
+                    b_batch_stride: k * n,
+                    accumulate: false,
+                };
                 let mut out = vec![0.0; batch * m * n];
                 matmul(&a, &b, &mut out, spec);
                 let want = naive(&a, &b, spec);
@@ -162,7 +193,17 @@ mod tests {
     fn accumulate_adds_and_zero_stride_reuses_b() {
         let a = [1.0, 2.0, 3.0, 4.0]; // two [1,2] rows as batch 2
         let b = [1.0, 1.0]; // [2,1], shared
-        let spec = MatmulSpec { batch: 2, m: 1, n: 1, k: 2, trans_a: false, trans_b: false, a_batch_stride: 2, b_batch_stride: 0, accumulate: true };
+        let spec = MatmulSpec {
+            batch: 2,
+            m: 1,
+            n: 1,
+            k: 2,
+            trans_a: false,
+            trans_b: false,
+            a_batch_stride: 2,
+            b_batch_stride: 0,
+            accumulate: true,
+        };
         let mut out = [10.0, 20.0];
         matmul(&a, &b, &mut out, spec);
         assert_eq!(out, [13.0, 27.0]);

@@ -17,7 +17,7 @@ mod unary;
 pub use binary::binary;
 pub use conv::{col2im, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, im2col, Conv2dGeometry};
 pub use copy::{strided_add_into, strided_copy};
-pub use gather::{gather_axis, index_select, scatter_add_axis, index_add};
+pub use gather::{gather_axis, index_add, index_select, scatter_add_axis};
 pub use matmul::{matmul, MatmulSpec};
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2dGeometry};
 pub use reduce::{arg_reduce, reduce};
@@ -36,9 +36,7 @@ pub(crate) fn for_each_chunk(out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sy
     if out.len() < PAR_MIN_ELEMS {
         f(0, out);
     } else {
-        out.par_chunks_mut(PAR_CHUNK)
-            .enumerate()
-            .for_each(|(i, chunk)| f(i * PAR_CHUNK, chunk));
+        out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(i, chunk)| f(i * PAR_CHUNK, chunk));
     }
 }
 

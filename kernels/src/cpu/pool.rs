@@ -33,7 +33,9 @@ impl Pool2dGeometry {
     fn window(&self, oy: usize, ox: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
         let y0 = (oy * self.stride.0) as isize - self.padding.0 as isize;
         let x0 = (ox * self.stride.1) as isize - self.padding.1 as isize;
-        let clip = |start: isize, len: usize, lim: usize| start.max(0) as usize..((start + len as isize).max(0) as usize).min(lim);
+        let clip = |start: isize, len: usize, lim: usize| {
+            start.max(0) as usize..((start + len as isize).max(0) as usize).min(lim)
+        };
         (clip(y0, self.kh, self.h), clip(x0, self.kw, self.w))
     }
 }
