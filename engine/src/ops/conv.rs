@@ -1,0 +1,123 @@
+//! 2-D convolution (PyTorch layouts: input `[n, c, h, w]`, weight `[o, c, kh, kw]`).
+//!
+//! Derivatives: ∂x = col2im(Wᵀ · G) per image; ∂W = Σₙ G · im2col(xₙ)ᵀ.
+
+use super::cpu_kernel;
+use crate::{Error, Result, Storage, Tensor};
+use graft_kernels::cpu::{self, Conv2dGeometry};
+
+/// Stride and zero padding of a convolution, per spatial axis `(h, w)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dOptions {
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+}
+
+impl Default for Conv2dOptions {
+    fn default() -> Self {
+        Conv2dOptions { stride: (1, 1), padding: (0, 0) }
+    }
+}
+
+impl Tensor {
+    /// Cross-correlation of `self` (`[n, c, h, w]`) with `weight` (`[o, c, kh, kw]`), as
+    /// PyTorch's `conv2d` without bias (add the bias as `[1, o, 1, 1]` with broadcasting).
+    pub fn conv2d(&self, weight: &Tensor, opts: Conv2dOptions) -> Result<Tensor> {
+        self.same_device("conv2d", weight)?;
+        let g = geometry(self.shape(), weight.shape(), opts)?;
+        let (oh, ow) = (g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
+        let out_shape = vec![g.n, g.o, oh, ow];
+        let out = match (self.storage(), weight.storage()) {
+            (Storage::Cpu(x), Storage::Cpu(w)) => {
+                cpu_kernel("conv2d", g.flops(), g.n * g.o * oh * ow, |o| cpu::conv2d_forward(&x, &w, &g, o))
+            }
+        };
+        let (x, w) = (self.detach(), weight.detach());
+        Ok(Tensor::from_op(out, out_shape, "conv2d", &[self, weight], move || {
+            move |dy: &Tensor, needs: &[bool]| {
+                let (dx, dw) = match (x.storage(), w.storage(), dy.storage()) {
+                    (Storage::Cpu(xs), Storage::Cpu(ws), Storage::Cpu(dys)) => {
+                        let dx = needs[0].then(|| {
+                            cpu_kernel("conv2d", g.flops(), xs.len(), |o| cpu::conv2d_backward_input(&dys, &ws, &g, o))
+                        });
+                        let dw = needs[1].then(|| {
+                            cpu_kernel("conv2d", g.flops(), ws.len(), |o| cpu::conv2d_backward_weight(&dys, &xs, &g, o))
+                        });
+                        (dx, dw)
+                    }
+                };
+                Ok(vec![
+                    dx.map(|s| Tensor::from_storage(s, x.shape())).transpose()?,
+                    dw.map(|s| Tensor::from_storage(s, w.shape())).transpose()?,
+                ])
+            }
+        }))
+    }
+}
+
+fn geometry(x: &[usize], w: &[usize], opts: Conv2dOptions) -> Result<Conv2dGeometry> {
+    let mismatch = |hint: String| Error::ShapeMismatch { op: "conv2d", lhs: x.to_vec(), rhs: w.to_vec(), hint };
+    if x.len() != 4 || w.len() != 4 {
+        return Err(mismatch("input must be [n, c, h, w] and weight [o, c, kh, kw]".into()));
+    }
+    if x[1] != w[1] {
+        return Err(mismatch(format!("input has {} channels but the weight expects {}", x[1], w[1])));
+    }
+    if opts.stride.0 == 0 || opts.stride.1 == 0 {
+        return Err(mismatch("stride must be at least 1".into()));
+    }
+    let g = Conv2dGeometry {
+        n: x[0],
+        c: x[1],
+        h: x[2],
+        w: x[3],
+        o: w[0],
+        kh: w[2],
+        kw: w[3],
+        stride: opts.stride,
+        padding: opts.padding,
+    };
+    if g.out_h().is_none() || g.out_w().is_none() {
+        return Err(mismatch(format!(
+            "the {}x{} kernel is larger than the padded {}x{} input",
+            g.kh,
+            g.kw,
+            g.h + 2 * g.padding.0,
+            g.w + 2 * g.padding.1
+        )));
+    }
+    Ok(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Conv2dOptions;
+    use crate::gradcheck::{check_gradients, GradCheck};
+    use crate::{Rng, Tensor};
+
+    #[test]
+    fn conv2d_passes_the_gradient_check() {
+        let mut rng = Rng::new(7);
+        for (xs, ws, stride, padding) in [
+            ([1, 1, 4, 4], [1, 1, 3, 3], (1, 1), (0, 0)),
+            ([2, 3, 5, 4], [2, 3, 3, 2], (2, 1), (1, 0)),
+            ([1, 2, 3, 3], [3, 2, 1, 1], (1, 1), (1, 1)),
+        ] {
+            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
+            let opts = Conv2dOptions { stride, padding };
+            check_gradients(|t| t[0].conv2d(&t[1], opts), &[x, w], GradCheck::default())
+                .unwrap_or_else(|e| panic!("{xs:?} {ws:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn conv2d_refuses_mismatched_channels_with_both_shapes() {
+        let err =
+            Tensor::zeros(&[1, 3, 5, 5]).conv2d(&Tensor::zeros(&[4, 2, 3, 3]), Conv2dOptions::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("conv2d") && msg.contains("[1, 3, 5, 5]") && msg.contains("3 channels"), "{msg}");
+        let small = Tensor::zeros(&[1, 1, 2, 2]).conv2d(&Tensor::zeros(&[1, 1, 3, 3]), Conv2dOptions::default());
+        assert!(small.unwrap_err().to_string().contains("larger than the padded"));
+    }
+}
