@@ -1,0 +1,63 @@
+// Prelude of every graft kernel (prepended by `shader!`): the parameter block at binding 0 and
+// helpers to rebuild a linear id from a dispatch spread over x, y and z.
+
+const WG: u32 = 256u;
+
+struct Params {
+    v: array<vec4<u32>, 16>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+
+// Parameter slot `i` as u32 / as f32 (floats travel as their bits).
+fn p(i: u32) -> u32 {
+    return params.v[i / 4u][i % 4u];
+}
+
+fn pf(i: u32) -> f32 {
+    return bitcast<f32>(p(i));
+}
+
+// Linear workgroup index of a grid that may be spread over y and z.
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+}
+
+// Linear thread index of a one-dimensional launch of WG-thread workgroups.
+fn thread_index(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
+    return group_index(wid, nwg) * WG + lid.x;
+}
+
+fn nan_f32() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
+fn inf_f32() -> f32 {
+    return bitcast<f32>(0x7f800000u);
+}
+
+// `a ^ b` with the C (`powf`) conventions for negative bases and integer exponents, which WGSL's
+// `pow` leaves undefined.
+fn pow_c(a: f32, b: f32) -> f32 {
+    if (b == 0.0) {
+        return 1.0;
+    }
+    if (a == 0.0) {
+        if (b > 0.0) {
+            return 0.0;
+        }
+        return inf_f32();
+    }
+    if (a < 0.0) {
+        if (fract(b) != 0.0) {
+            return nan_f32();
+        }
+        let mag = pow(-a, b);
+        if (fract(b * 0.5) != 0.0) {
+            return -mag;
+        }
+        return mag;
+    }
+    return pow(a, b);
+}
+

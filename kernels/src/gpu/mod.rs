@@ -1,0 +1,40 @@
+//! The wgpu back end: the same primitive ops as [`crate::cpu`], as WGSL compute shaders.
+//!
+//! A [`GpuContext`] owns the device, a pipeline cache (each shader compiles once per process) and
+//! a buffer pool. Kernels take and return [`GpuBuffer`]s and only *record* work: dispatches are
+//! submitted in batches, and nothing waits for the device until [`GpuBuffer::to_vec`] reads data
+//! back. Every kernel mirrors its CPU twin's signature and results (see each function for the
+//! rounding it may differ by); where the CPU writes into a `&mut [f32]` that it also reads
+//! (`strided_add_into`, `index_add`, `scatter_add_axis`, accumulating matmul) the GPU function
+//! writes into a `&GpuBuffer` in place. Scatters run one thread per destination element, looping
+//! over its sources in the CPU's order, so results are deterministic without float atomics.
+//!
+//! Sizes are checked before anything reaches wgpu: a buffer past the device's storage-binding
+//! limit or an argument of the wrong length is a [`GpuError`], and wgpu validation errors are
+//! captured in error scopes and returned as errors too.
+
+mod binary;
+mod buffer;
+mod context;
+mod copy;
+mod error;
+mod launch;
+mod matmul;
+mod pool;
+mod reduce;
+mod softmax;
+mod unary;
+
+#[cfg(test)]
+mod tests;
+
+pub use binary::binary;
+pub use buffer::GpuBuffer;
+pub use context::GpuContext;
+pub use copy::{fill, strided_add_into, strided_copy};
+pub use error::{GpuError, GpuResult};
+pub use matmul::{matmul, matmul_into};
+pub use pool::PoolStats;
+pub use reduce::{arg_reduce, reduce};
+pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
+pub use unary::{unary, unary_backward};
