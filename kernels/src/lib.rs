@@ -6,6 +6,8 @@
 //! feature and speaks the same vocabulary (the op enums and layout structs defined here).
 
 pub mod cpu;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod layout;
 pub mod ops;
 
