@@ -96,10 +96,16 @@ mod tests {
     fn index_ops_pass_the_gradient_check() {
         let mut rng = Rng::new(9);
         let x = Tensor::randn(&[4, 3], 0.0, 1.0, &mut rng);
-        check_gradients(|t| t[0].index_select(0, &[3, 0, 3, 1]), &[x.clone()], GradCheck::default()).unwrap();
-        check_gradients(|t| t[0].index_select(1, &[2]), &[x.clone()], GradCheck::default()).unwrap();
-        check_gradients(|t| t[0].gather(1, &[2, 0, 1, 1, 0, 0, 2, 2], &[4, 2]), &[x.clone()], GradCheck::default())
+        check_gradients(|t| t[0].index_select(0, &[3, 0, 3, 1]), std::slice::from_ref(&x), GradCheck::default())
             .unwrap();
-        check_gradients(|t| t[0].gather(0, &[3, 0, 1], &[1, 3]), &[x.clone()], GradCheck::default()).unwrap();
+        check_gradients(|t| t[0].index_select(1, &[2]), std::slice::from_ref(&x), GradCheck::default()).unwrap();
+        check_gradients(
+            |t| t[0].gather(1, &[2, 0, 1, 1, 0, 0, 2, 2], &[4, 2]),
+            std::slice::from_ref(&x),
+            GradCheck::default(),
+        )
+        .unwrap();
+        check_gradients(|t| t[0].gather(0, &[3, 0, 1], &[1, 3]), std::slice::from_ref(&x), GradCheck::default())
+            .unwrap();
     }
 }

@@ -286,12 +286,13 @@ mod tests {
         let x = Tensor::randn(&[2, 3, 4], 0.0, 1.0, &mut rng);
         let y = Tensor::randn(&[2, 1, 4], 0.0, 1.0, &mut rng);
         let opts = GradCheck::default();
-        check_gradients(|t| t[0].reshape(&[6, 4]), &[x.clone()], opts).unwrap();
-        check_gradients(|t| t[0].permute(&[1, 2, 0]), &[x.clone()], opts).unwrap();
-        check_gradients(|t| t[0].transpose(0, 2), &[x.clone()], opts).unwrap();
-        check_gradients(|t| t[0].narrow(1, 1, 2), &[x.clone()], opts).unwrap();
-        check_gradients(|t| t[0].broadcast_to(&[3, 2, 3, 4]), &[y.clone()], opts).unwrap();
+        check_gradients(|t| t[0].reshape(&[6, 4]), std::slice::from_ref(&x), opts).unwrap();
+        check_gradients(|t| t[0].permute(&[1, 2, 0]), std::slice::from_ref(&x), opts).unwrap();
+        check_gradients(|t| t[0].transpose(0, 2), std::slice::from_ref(&x), opts).unwrap();
+        check_gradients(|t| t[0].narrow(1, 1, 2), std::slice::from_ref(&x), opts).unwrap();
+        check_gradients(|t| t[0].broadcast_to(&[3, 2, 3, 4]), std::slice::from_ref(&y), opts).unwrap();
         check_gradients(|t| Tensor::cat(&[t[0].clone(), t[1].clone()], 1), &[x.clone(), y.clone()], opts).unwrap();
-        check_gradients(|t| Tensor::stack(&[t[0].clone(), t[0].mul_scalar(2.0)?], 0), &[y.clone()], opts).unwrap();
+        check_gradients(|t| Tensor::stack(&[t[0].clone(), t[0].mul_scalar(2.0)?], 0), std::slice::from_ref(&y), opts)
+            .unwrap();
     }
 }

@@ -117,13 +117,13 @@ mod tests {
                 )
                 .unwrap();
             for op in ops {
-                check_gradients(|t| t[0].unary(op), &[x.clone()], GradCheck::default())
+                check_gradients(|t| t[0].unary(op), std::slice::from_ref(&x), GradCheck::default())
                     .unwrap_or_else(|e| panic!("{op:?} on {shape:?}: {e}"));
             }
             // Ops defined for positive inputs only.
             let pos = x.abs().unwrap().add_scalar(0.2).unwrap();
             for op in [UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Recip, UnaryOp::PowScalar(1.7)] {
-                check_gradients(|t| t[0].unary(op), &[pos.clone()], GradCheck::default())
+                check_gradients(|t| t[0].unary(op), std::slice::from_ref(&pos), GradCheck::default())
                     .unwrap_or_else(|e| panic!("{op:?} on {shape:?}: {e}"));
             }
         }
