@@ -46,11 +46,26 @@ impl GpuBuffer {
     /// Uploads `data`. The copy is recorded in the context's batch, ordered after earlier work.
     pub fn from_slice(ctx: &Arc<GpuContext>, data: &[f32]) -> GpuResult<GpuBuffer> {
         let out = GpuBuffer::uninit(ctx, data.len())?;
-        if !data.is_empty() {
-            let staging = ctx.staging_from(bytemuck::cast_slice(data))?;
-            let bytes = data.len() as u64 * 4;
-            ctx.record(|enc| enc.copy_buffer_to_buffer(&staging, 0, out.raw(), 0, bytes))?;
+        out.write_bytes(bytemuck::cast_slice(data))?;
+        Ok(out)
+    }
+
+    /// Records a copy of `bytes` into the start of the buffer, ordered after earlier work (a
+    /// mapped staging buffer and an encoder copy, never a queue write that would jump the batch).
+    fn write_bytes(&self, bytes: &[u8]) -> GpuResult<()> {
+        if bytes.is_empty() {
+            return Ok(());
         }
+        let ctx = self.context();
+        let staging = ctx.staging_from(bytes)?;
+        let size = bytes.len() as u64;
+        ctx.record(|enc| enc.copy_buffer_to_buffer(&staging, 0, self.raw(), 0, size))
+    }
+
+    /// Uploads 32-bit indices (kernels read the buffer as `array<u32>`; `len` counts them).
+    pub(crate) fn from_u32(ctx: &Arc<GpuContext>, data: &[u32]) -> GpuResult<GpuBuffer> {
+        let out = GpuBuffer::uninit(ctx, data.len())?;
+        out.write_bytes(bytemuck::cast_slice(data))?;
         Ok(out)
     }
 

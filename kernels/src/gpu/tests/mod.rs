@@ -2,6 +2,8 @@
 //! Without an adapter they print why and pass, unless `GRAFT_REQUIRE_GPU=1` says a GPU is expected.
 
 mod basic;
+mod conv_pool;
+mod gather;
 
 use super::{GpuBuffer, GpuContext};
 use std::sync::Arc;
@@ -36,6 +38,9 @@ impl Rng {
     /// Uniform in [lo, hi).
     pub(super) fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
         lo + (hi - lo) * ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32)
+    }
+    pub(super) fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
     }
     pub(super) fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
         (0..n).map(|_| self.uniform(lo, hi)).collect()

@@ -1,0 +1,112 @@
+//! 2-D convolution by im2col + matmul, with both backward products (twins of `cpu::conv`).
+//!
+//! The whole batch is unfolded at once into `[c*kh*kw, n*oh*ow]` so each product is one matmul;
+//! sums over images therefore run in another order than the CPU's image-by-image loop.
+
+use super::context::{GpuContext, Shader};
+use super::copy::strided_copy;
+use super::launch::{check, grid_1d, u32_of};
+use super::matmul::matmul;
+use super::{GpuBuffer, GpuResult};
+use crate::cpu::{Conv2dGeometry, MatmulSpec};
+use std::sync::Arc;
+
+const SHADER: Shader = Shader { name: "conv", source: concat!(include_str!("common.wgsl"), include_str!("conv.wgsl")) };
+
+/// Output height and width, or an error when the kernel does not fit the padded input.
+fn out_hw(ctx: &GpuContext, op: &'static str, g: &Conv2dGeometry) -> GpuResult<(usize, usize)> {
+    match (g.out_h(), g.out_w()) {
+        (Some(oh), Some(ow)) if g.stride.0 > 0 && g.stride.1 > 0 => Ok((oh, ow)),
+        _ => Err(ctx.error(op, format!("the kernel does not fit the padded input (or a stride is 0): {g:?}"))),
+    }
+}
+
+fn params(ctx: &GpuContext, op: &'static str, g: &Conv2dGeometry, oh: usize, ow: usize) -> GpuResult<Vec<u32>> {
+    [g.n, g.c, g.h, g.w, g.kh, g.kw, g.stride.0, g.stride.1, g.padding.0, g.padding.1, oh, ow]
+        .iter()
+        .map(|&v| u32_of(ctx, op, v))
+        .collect()
+}
+
+/// Unfolds the batch `x` (`[n, c, h, w]`) into columns `[c*kh*kw, n*oh*ow]`.
+pub fn im2col(ctx: &Arc<GpuContext>, x: &GpuBuffer, g: &Conv2dGeometry) -> GpuResult<GpuBuffer> {
+    let op = "im2col";
+    check(ctx, op, &[("x", x, g.n * g.c * g.h * g.w)])?;
+    let (oh, ow) = out_hw(ctx, op, g)?;
+    let len = g.patch_len() * g.n * oh * ow;
+    let cols = GpuBuffer::uninit(ctx, len)?;
+    if len > 0 {
+        ctx.dispatch(&SHADER, "im2col", &params(ctx, op, g, oh, ow)?, &[x.raw(), cols.raw()], grid_1d(ctx, op, len)?)?;
+    }
+    Ok(cols)
+}
+
+/// Folds columns `[c*kh*kw, n*oh*ow]` back into a batch `[n, c, h, w]`, adding overlapping
+/// patches: the adjoint of [`im2col`].
+pub fn col2im(ctx: &Arc<GpuContext>, cols: &GpuBuffer, g: &Conv2dGeometry) -> GpuResult<GpuBuffer> {
+    let op = "col2im";
+    let (oh, ow) = out_hw(ctx, op, g)?;
+    check(ctx, op, &[("cols", cols, g.patch_len() * g.n * oh * ow)])?;
+    let len = g.n * g.c * g.h * g.w;
+    let x = GpuBuffer::uninit(ctx, len)?;
+    if len > 0 {
+        ctx.dispatch(&SHADER, "col2im", &params(ctx, op, g, oh, ow)?, &[cols.raw(), x.raw()], grid_1d(ctx, op, len)?)?;
+    }
+    Ok(x)
+}
+
+/// `dy` (`[n, o, oh*ow]`) as `[o, n*oh*ow]`.
+fn dy_by_channel(ctx: &Arc<GpuContext>, dy: &GpuBuffer, g: &Conv2dGeometry, plane: usize) -> GpuResult<GpuBuffer> {
+    strided_copy(ctx, dy, 0, &[plane, g.o * plane, 1], &[g.o, g.n, plane])
+}
+
+/// `out[n] = weight · im2col(x[n])`: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output
+/// `[n, o, oh, ow]`.
+pub fn conv2d_forward(
+    ctx: &Arc<GpuContext>,
+    x: &GpuBuffer,
+    weight: &GpuBuffer,
+    g: &Conv2dGeometry,
+) -> GpuResult<GpuBuffer> {
+    let op = "conv2d";
+    let (oh, ow) = out_hw(ctx, op, g)?;
+    check(ctx, op, &[("weight", weight, g.o * g.patch_len())])?;
+    let plane = oh * ow;
+    let cols = im2col(ctx, x, g)?;
+    let by_channel = matmul(ctx, weight, &cols, MatmulSpec::new(g.o, g.n * plane, g.patch_len()))?;
+    strided_copy(ctx, &by_channel, 0, &[plane, g.n * plane, 1], &[g.n, g.o, plane])
+}
+
+/// `dx = col2im(weightᵀ · dy)`.
+pub fn conv2d_backward_input(
+    ctx: &Arc<GpuContext>,
+    dy: &GpuBuffer,
+    weight: &GpuBuffer,
+    g: &Conv2dGeometry,
+) -> GpuResult<GpuBuffer> {
+    let op = "conv2d_backward_input";
+    let (oh, ow) = out_hw(ctx, op, g)?;
+    let plane = oh * ow;
+    check(ctx, op, &[("dy", dy, g.n * g.o * plane), ("weight", weight, g.o * g.patch_len())])?;
+    let dy_t = dy_by_channel(ctx, dy, g, plane)?;
+    let spec = MatmulSpec { trans_a: true, ..MatmulSpec::new(g.patch_len(), g.n * plane, g.o) };
+    let cols = matmul(ctx, weight, &dy_t, spec)?;
+    col2im(ctx, &cols, g)
+}
+
+/// `dw = Σₙ dy[n] · im2col(x[n])ᵀ`, as one product over all images.
+pub fn conv2d_backward_weight(
+    ctx: &Arc<GpuContext>,
+    dy: &GpuBuffer,
+    x: &GpuBuffer,
+    g: &Conv2dGeometry,
+) -> GpuResult<GpuBuffer> {
+    let op = "conv2d_backward_weight";
+    let (oh, ow) = out_hw(ctx, op, g)?;
+    let plane = oh * ow;
+    check(ctx, op, &[("dy", dy, g.n * g.o * plane)])?;
+    let cols = im2col(ctx, x, g)?;
+    let dy_t = dy_by_channel(ctx, dy, g, plane)?;
+    let spec = MatmulSpec { trans_b: true, ..MatmulSpec::new(g.o, g.patch_len(), g.n * plane) };
+    matmul(ctx, &dy_t, &cols, spec)
+}
