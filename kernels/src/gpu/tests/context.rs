@@ -45,6 +45,7 @@ fn validation_errors_become_gpu_errors_not_panics() {
 #[test]
 fn the_shared_context_is_one_per_process() {
     let Some(ctx) = ctx() else { return };
+    eprintln!("GPU adapter: {}", ctx.describe());
     assert!(Arc::ptr_eq(&ctx, &GpuContext::shared().unwrap()));
     let e = ctx.error("demo", "cause");
     assert_eq!(e.to_string(), format!("GPU {}: demo: cause", ctx.describe()));
