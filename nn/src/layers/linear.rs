@@ -1,0 +1,71 @@
+use crate::init::Init;
+use crate::module::{deep_clone_all, Module};
+use graft_engine::{Error, Result, Rng, Tensor};
+
+/// `y = x · Wᵀ + b` with `W` laid out `[out, in]` (PyTorch's `nn.Linear`). Works on any input
+/// whose last axis has `in` features.
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// A layer with PyTorch's default initialisation.
+    pub fn new(in_features: usize, out_features: usize, rng: &mut Rng) -> Self {
+        Linear::with_init(in_features, out_features, true, Init::TorchDefault, rng)
+    }
+
+    /// A layer with a chosen weight initialiser; the bias (if any) uses PyTorch's default.
+    pub fn with_init(in_features: usize, out_features: usize, bias: bool, init: Init, rng: &mut Rng) -> Self {
+        let weight = init.sample(&[out_features, in_features], in_features, out_features, rng);
+        let bias = bias.then(|| Init::TorchDefault.sample(&[out_features], in_features, out_features, rng));
+        Linear::from_tensors(weight, bias)
+    }
+
+    /// Wraps existing tensors (made trainable).
+    pub fn from_tensors(weight: Tensor, bias: Option<Tensor>) -> Self {
+        for t in std::iter::once(&weight).chain(bias.as_ref()) {
+            t.set_requires_grad(true).expect("layer tensors are leaves");
+        }
+        Linear { weight, bias }
+    }
+
+    pub fn in_features(&self) -> usize {
+        self.weight.shape()[1]
+    }
+    pub fn out_features(&self) -> usize {
+        self.weight.shape()[0]
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.rank() == 0 || x.shape()[x.rank() - 1] != self.in_features() {
+            return Err(Error::ShapeMismatch {
+                op: "linear",
+                lhs: x.shape().to_vec(),
+                rhs: self.weight.shape().to_vec(),
+                hint: format!("the layer expects {} input features on the last axis", self.in_features()),
+            });
+        }
+        let y = x.matmul_t(&self.weight, false, true)?;
+        match &self.bias {
+            Some(b) => y.add(b),
+            None => Ok(y),
+        }
+    }
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut v = vec![("weight".to_string(), self.weight.clone())];
+        v.extend(self.bias.iter().map(|b| ("bias".to_string(), b.clone())));
+        v
+    }
+    fn spec(&self) -> String {
+        let bias = if self.bias.is_some() { "" } else { ",bias=false" };
+        format!("linear({},{}{bias})", self.in_features(), self.out_features())
+    }
+    fn clone_module(&self) -> Result<Box<dyn Module>> {
+        let [w] = deep_clone_all([&self.weight])?;
+        let b = self.bias.as_ref().map(Tensor::deep_clone).transpose()?;
+        Ok(Box::new(Linear { weight: w, bias: b }))
+    }
+}

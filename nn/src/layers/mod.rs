@@ -1,0 +1,21 @@
+//! The layers, one file per family. Weight layouts follow PyTorch.
+
+mod activation;
+mod batchnorm;
+mod conv;
+mod dropout;
+mod embedding;
+mod flatten;
+mod layernorm;
+mod linear;
+mod pool;
+
+pub use activation::{Activation, Gelu, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use batchnorm::BatchNorm;
+pub use conv::Conv2d;
+pub use dropout::Dropout;
+pub use embedding::Embedding;
+pub use flatten::Flatten;
+pub use layernorm::LayerNorm;
+pub use linear::Linear;
+pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d};

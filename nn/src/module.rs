@@ -1,0 +1,106 @@
+//! The `Module` trait: what every layer and container provides.
+
+use graft_engine::{Result, Tensor};
+
+/// A layer or a container of layers.
+///
+/// Parameter names follow PyTorch's `state_dict` convention (`weight`, `0.bias`,
+/// `features.3.weight`), and weights use PyTorch layouts, so PyTorch files load unchanged.
+/// Modules are shared immutably (`&self`); parameters and buffers are [`Tensor`]s whose values
+/// are updated in place, and the train/eval flag lives behind interior mutability.
+pub trait Module: Send + Sync {
+    /// Applies the layer to a batch.
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Learnable tensors by name (weights, biases), in a stable order.
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// Non-learnable state saved with the model (batch-norm running statistics).
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// Switches between training (true) and evaluation (false) behaviour. Containers pass the
+    /// flag on to their children.
+    fn set_training(&self, _training: bool) {}
+
+    /// Whether the layer is in training mode.
+    fn is_training(&self) -> bool {
+        false
+    }
+
+    /// The layer in graft's architecture spec language, e.g. `linear(784,300)`; parsing it
+    /// back gives an identically shaped layer.
+    fn spec(&self) -> String;
+
+    /// A deep copy: new parameter tensors with the same values and `requires_grad` flags.
+    fn clone_module(&self) -> Result<Box<dyn Module>>;
+
+    /// Whether the layer computes the same function in eval mode on every call (no dropout
+    /// randomness while evaluating). Used to decide whether a frozen prefix can be cached.
+    fn is_deterministic_in_eval(&self) -> bool {
+        true
+    }
+
+    /// This module as a [`Sequential`](crate::Sequential), when it is one (to slice a named
+    /// sub-model such as `features`).
+    fn as_sequential(&self) -> Option<&crate::Sequential> {
+        None
+    }
+
+    /// `named_parameters` followed by `named_buffers`: PyTorch's `state_dict()`.
+    fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut all = self.named_parameters();
+        all.extend(self.named_buffers());
+        all
+    }
+
+    /// Parameters without their names.
+    fn parameters(&self) -> Vec<Tensor> {
+        self.named_parameters().into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// Parameters that currently require grad.
+    fn trainable_parameters(&self) -> Vec<Tensor> {
+        self.parameters().into_iter().filter(Tensor::requires_grad).collect()
+    }
+
+    /// Total number of parameter elements.
+    fn num_parameters(&self) -> usize {
+        self.parameters().iter().map(Tensor::numel).sum()
+    }
+}
+
+/// Sets `requires_grad` on every parameter of `module`.
+pub fn set_requires_grad(module: &dyn Module, on: bool) {
+    for p in module.parameters() {
+        p.set_requires_grad(on).expect("parameters are leaves: they are created by layers, not by ops");
+    }
+}
+
+/// A training-mode flag usable from `&self`.
+#[derive(Debug, Default)]
+pub(crate) struct ModeFlag(std::sync::atomic::AtomicBool);
+
+impl ModeFlag {
+    pub(crate) fn new(training: bool) -> Self {
+        ModeFlag(std::sync::atomic::AtomicBool::new(training))
+    }
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub(crate) fn set(&self, on: bool) {
+        self.0.store(on, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Deep copies of `tensors`, keeping `requires_grad`.
+pub(crate) fn deep_clone_all<const N: usize>(tensors: [&Tensor; N]) -> Result<[Tensor; N]> {
+    let mut out = Vec::with_capacity(N);
+    for t in tensors {
+        out.push(t.deep_clone()?);
+    }
+    Ok(out.try_into().unwrap_or_else(|_| unreachable!("exactly N tensors were cloned")))
+}
