@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn adam_and_adamw_follow_pytorch() {
-        // Minimise p² from p = 1 with lr 0.1; values from torch.optim.Adam / AdamW(wd=0.1).
+        // Minimise p² from p = 1 with lr 0.1; values worked by hand (tests/optim.rs compares with PyTorch).
         for (cfg, want) in [
             (AdamConfig { lr: 0.1, ..Default::default() }, [0.9, 0.800_000_4, 0.700_4]),
             (
