@@ -26,6 +26,12 @@ pub struct Sequential {
     layers: Vec<(Option<String>, Arc<dyn Module>)>,
 }
 
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sequential({})", self.spec())
+    }
+}
+
 impl Sequential {
     pub fn new() -> Self {
         Sequential::default()
