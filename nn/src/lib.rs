@@ -1,6 +1,7 @@
 //! graft's nn layer: the [`Module`] trait, [`Sequential`], layers with PyTorch weight layouts,
 //! initialisers, losses, metrics, optimisers, and file formats.
 
+pub mod data;
 mod error;
 pub mod formats;
 pub mod init;
@@ -10,6 +11,7 @@ pub mod metrics;
 mod module;
 pub mod optim;
 mod sequential;
+pub mod train;
 
 pub use error::{NnError, Result};
 pub use module::{set_requires_grad, Module};

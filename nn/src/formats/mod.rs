@@ -16,10 +16,10 @@
 //! ```
 
 mod array;
-mod elements;
+pub(crate) mod elements;
 mod error;
-mod fileio;
-mod half;
+pub(crate) mod fileio;
+pub(crate) mod half;
 mod idx;
 mod npy;
 mod npz;
