@@ -9,7 +9,12 @@ use graft::nn::formats::{read_idx, write_idx, RawArray, RawData};
 use std::error::Error;
 use std::path::Path;
 
-fn pick(images: &RawArray, labels: &RawArray, skip: usize, take: usize) -> Result<(RawArray, RawArray), Box<dyn Error>> {
+fn pick(
+    images: &RawArray,
+    labels: &RawArray,
+    skip: usize,
+    take: usize,
+) -> Result<(RawArray, RawArray), Box<dyn Error>> {
     let (RawData::U8(px), RawData::U8(lab)) = (&images.data, &labels.data) else {
         return Err("Fashion-MNIST images and labels are u8 IDX files".into());
     };

@@ -17,7 +17,7 @@ pub struct SweepConfig {
     /// Numbers of pretrained layer units to reuse (0 = head only, on the raw input).
     pub reuse: Vec<usize>,
     /// Numbers of top reused units to unfreeze in the fine-tuning phase (values above a
-    /// trial's `reuse` are skipped for it).
+    /// trial's `reuse` are skipped for it; [`UNFREEZE_ALL`] means all of them).
     pub unfreeze: Vec<usize>,
     /// Learning rates of the fine-tuning phase.
     pub finetune_lrs: Vec<f32>,
@@ -33,6 +33,9 @@ pub struct SweepConfig {
     /// Run trials concurrently (rayon) when the machine has cores to spare.
     pub parallel: bool,
 }
+
+/// In [`SweepConfig::unfreeze`]: unfreeze every reused unit, whatever the trial reuses.
+pub const UNFREEZE_ALL: usize = usize::MAX;
 
 /// One configuration's outcome.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,9 +115,12 @@ pub fn sweep(
                 "cannot reuse {r} layers: the pretrained model has {available} layers with parameters"
             )));
         }
-        for &u in config.unfreeze.iter().filter(|&&u| u <= r) {
+        for &u in &config.unfreeze {
+            let k = if u == UNFREEZE_ALL { r } else { u };
             for &lr in &config.finetune_lrs {
-                grid.push((r, u, lr));
+                if k <= r && !grid.contains(&(r, k, lr)) {
+                    grid.push((r, k, lr));
+                }
             }
         }
     }

@@ -21,7 +21,8 @@ pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
             UnaryOp::Log => map!(f32::ln),
             UnaryOp::Sqrt => map!(f32::sqrt),
             UnaryOp::Abs => map!(f32::abs),
-            UnaryOp::Relu => map!(|v: f32| if v > 0.0 { v } else { 0.0 }),
+            // NaN passes through (as PyTorch), so bad data surfaces in the loss instead of vanishing.
+            UnaryOp::Relu => map!(|v: f32| if v > 0.0 || v.is_nan() { v } else { 0.0 }),
             UnaryOp::LeakyRelu(s) => map!(|v: f32| if v > 0.0 { v } else { s * v }),
             UnaryOp::Sigmoid => map!(sigmoid),
             UnaryOp::Tanh => map!(f32::tanh),
@@ -155,6 +156,8 @@ mod tests {
         let mut out = [0.0; 5];
         unary(UnaryOp::Relu, &x, &mut out);
         assert_eq!(out, [0.0, 0.0, 0.0, 0.5, 3.0]);
+        unary(UnaryOp::Relu, &[f32::NAN], &mut out[..1]);
+        assert!(out[0].is_nan(), "relu keeps NaN");
         unary(UnaryOp::LeakyRelu(0.1), &x, &mut out);
         assert_relative_eq!(out[0], -0.2);
         unary(UnaryOp::Sigmoid, &[0.0, 100.0, -100.0], &mut out[..3]);

@@ -1,0 +1,130 @@
+//! `graft transfer`: reuse a pretrained model's lower layers for a new task.
+
+use super::data::{load_dataset, load_options};
+use super::phases::parse_phase;
+use super::progress::Bar;
+use super::svg::write_curves;
+use super::{model, CliResult, Common};
+use clap::Args;
+use graft::nn::spec::parse_spec;
+use graft::nn::train::{evaluate, LossKind, MetricKind};
+use graft::nn::{Module, Sequential};
+use graft::transfer::{
+    clone_model, count_units, drop_top_units, graft_head, keep_units, output_shape, run_schedule, Schedule,
+};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct TransferArgs {
+    /// The pretrained model: a graft .safetensors file, or a PyTorch state_dict with --pretrained-spec.
+    #[arg(long)]
+    pretrained: PathBuf,
+    /// Architecture of a plain state_dict file (graft files carry their own).
+    #[arg(long)]
+    pretrained_spec: Option<String>,
+    /// Number of layers (with their activations) to reuse from the bottom. Default: all but the top one.
+    #[arg(long)]
+    reuse: Option<usize>,
+    /// The new head; `{in}` stands for the number of features the reused layers produce,
+    /// e.g. "linear({in},2)".
+    #[arg(long)]
+    head: String,
+    /// Training data: IMAGES,LABELS or one .npz/.safetensors file.
+    #[arg(long)]
+    train: String,
+    /// Validation data, reported after every epoch.
+    #[arg(long)]
+    val: Option<String>,
+    /// Held-out test data, evaluated once at the end.
+    #[arg(long)]
+    test: Option<String>,
+    /// A training phase: epochs=N,lr=X[,momentum=M][,unfreeze=K|all]. Repeat for several
+    /// phases. unfreeze counts reused layers from the top (0 = head only, the default).
+    /// Default: the classic recipe, epochs=4,lr=0.001 then epochs=16,lr=0.0001,unfreeze=all.
+    #[arg(long)]
+    phase: Vec<String>,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Do not cache the outputs of frozen layers (slower; same result).
+    #[arg(long)]
+    no_cache: bool,
+    /// Where to write the new model.
+    #[arg(long)]
+    out: PathBuf,
+    /// Learning curves (SVG); defaults to the model path with .svg.
+    #[arg(long)]
+    curves: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Builds `trunk + head` from a head spec with an `{in}` placeholder.
+pub fn build_head(head_spec: &str, features: &[usize], seed: u64) -> CliResult<Sequential> {
+    let n: usize = features.iter().product();
+    let spec = head_spec.replace("{in}", &n.to_string());
+    Ok(parse_spec(&spec, seed.wrapping_add(1))?)
+}
+
+pub fn run(a: TransferArgs) -> CliResult<()> {
+    let _device = model::device(&a.common.device)?;
+    let opts = load_options(&a.common)?;
+    let pretrained = model::load(&a.pretrained, a.pretrained_spec.as_deref())?;
+    let train = load_dataset(&a.train, &opts)?;
+    let val = a.val.as_deref().map(|v| load_dataset(v, &opts)).transpose()?;
+    let test = a.test.as_deref().map(|v| load_dataset(v, &opts)).transpose()?;
+    let units = count_units(&pretrained);
+    let copy = clone_model(&pretrained)?;
+    let trunk = match a.reuse {
+        Some(r) => keep_units(&copy, r)?,
+        None => drop_top_units(&copy, 1)?,
+    };
+    let reused = count_units(&trunk);
+    let features = output_shape(&trunk, train.sample_shape())?;
+    let head = build_head(&a.head, &features, a.common.seed)?;
+    let model = graft_head(&trunk, &head, train.sample_shape())?;
+    let phase_args = if a.phase.is_empty() {
+        vec!["epochs=4,lr=0.001".to_string(), "epochs=16,lr=0.0001,unfreeze=all".to_string()]
+    } else {
+        a.phase.clone()
+    };
+    let phases = phase_args
+        .iter()
+        .enumerate()
+        .map(|(i, p)| parse_phase(p, i, trunk.len(), reused))
+        .collect::<CliResult<Vec<_>>>()?;
+    eprintln!("reusing {reused} of {units} layers of {}; new model: {}", a.pretrained.display(), model.spec());
+    let schedule = Schedule {
+        phases,
+        batch_size: a.batch_size,
+        loss: LossKind::CrossEntropy,
+        metric: MetricKind::Accuracy,
+        seed: a.common.seed,
+        feature_cache: !a.no_cache,
+    };
+    let mut bars: Vec<Bar> = schedule.phases.iter().map(|p| Bar::new(&p.name)).collect();
+    let result = run_schedule(&model, &schedule, &train, val.as_ref(), &mut |p| bars[p.phase].update(&p.event))?;
+    let test_result =
+        test.as_ref().map(|t| evaluate(&model, t, 256, LossKind::CrossEntropy, MetricKind::Accuracy)).transpose()?;
+    model::save(&model, &a.out)?;
+    let curves = a.curves.clone().unwrap_or_else(|| a.out.with_extension("svg"));
+    let named: Vec<(String, Vec<_>)> =
+        result.phases.iter().map(|p| (p.name.clone(), p.history.epochs.clone())).collect();
+    write_curves(&curves, &format!("graft transfer: {}", model.spec()), &named)?;
+    println!("{:<28} {:>9} {:>7} {:>10} {:>9} {:>8}", "phase", "lr", "epochs", "trainable", "val_acc", "time_s");
+    for p in &result.phases {
+        println!(
+            "{:<28} {:>9} {:>7} {:>10} {:>9.4} {:>8.2}",
+            p.name,
+            p.lr,
+            p.history.epochs.len(),
+            p.trainable.len(),
+            p.history.last().and_then(|e| e.val_metric).unwrap_or(f32::NAN),
+            p.wall_time.as_secs_f64()
+        );
+    }
+    if let Some(t) = test_result {
+        println!("test accuracy {:.4}  (test loss {:.4})", t.metric.unwrap_or(f32::NAN), t.loss);
+    }
+    println!("wrote {} and {}", a.out.display(), curves.display());
+    Ok(())
+}
