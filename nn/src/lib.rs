@@ -8,11 +8,17 @@ pub mod init;
 pub mod layers;
 pub mod loss;
 pub mod metrics;
+pub mod model_file;
 mod module;
 pub mod optim;
 mod sequential;
+pub mod spec;
 pub mod train;
 
 pub use error::{NnError, Result};
+pub use model_file::{
+    inspect, load_model, load_model_with_spec, load_state_dict, load_state_dict_from_bytes, save_model, FileSummary,
+};
 pub use module::{set_requires_grad, Module};
 pub use sequential::Sequential;
+pub use spec::parse_spec;

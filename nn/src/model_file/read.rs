@@ -1,0 +1,182 @@
+//! Reading a `.safetensors` file's header and tensors, with checks and messages that name the file.
+
+use crate::formats::half::f16_to_f32;
+use crate::{NnError, Result};
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Largest header graft reads (the safetensors crate's own limit).
+pub(crate) const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// One tensor as stored: dtype, shape and its little-endian bytes.
+pub(crate) struct RawTensor<'a> {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub data: &'a [u8],
+}
+
+/// A checked `.safetensors` file.
+pub(crate) struct ParsedFile<'a> {
+    /// How the file is named in messages.
+    pub label: String,
+    pub header_bytes: usize,
+    pub metadata: BTreeMap<String, String>,
+    pub tensors: BTreeMap<String, RawTensor<'a>>,
+}
+
+/// Reads a whole file, naming it in the error.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| NnError::Model(format!("{}: cannot read the file: {e}", path.display())))
+}
+
+fn damaged(label: &str, what: &str) -> NnError {
+    NnError::Model(format!("{label}: {what} — the file is damaged, truncated or not a .safetensors file"))
+}
+
+/// Checks the header and every tensor's extent; nothing is converted yet.
+pub(crate) fn parse<'a>(bytes: &'a [u8], label: &str) -> Result<ParsedFile<'a>> {
+    let Some(len_bytes) = bytes.first_chunk::<8>() else {
+        return Err(damaged(label, &format!("only {} bytes long, shorter than the 8-byte header length", bytes.len())));
+    };
+    let n = u64::from_le_bytes(*len_bytes);
+    let available = (bytes.len() - 8) as u64;
+    if n > MAX_HEADER_BYTES {
+        return Err(damaged(
+            label,
+            &format!("the header claims {n} bytes, more than the {MAX_HEADER_BYTES} graft reads"),
+        ));
+    }
+    if n > available {
+        return Err(damaged(label, &format!("the header claims {n} bytes but only {available} follow")));
+    }
+    let (header_bytes, meta) = SafeTensors::read_metadata(bytes).map_err(|e| {
+        let what = match e {
+            SafeTensorError::InvalidHeader => "the header is not UTF-8 text".to_string(),
+            SafeTensorError::InvalidHeaderDeserialization | SafeTensorError::InvalidHeaderStart => {
+                "the header is not a safetensors JSON table (names → dtype, shape, data_offsets)".to_string()
+            }
+            SafeTensorError::MetadataIncompleteBuffer => {
+                "the tensor data is not exactly as long as the header says (missing or extra bytes)".to_string()
+            }
+            SafeTensorError::InvalidOffset(name) => {
+                format!("tensor `{name}` has data offsets that overlap or leave gaps")
+            }
+            SafeTensorError::TensorInvalidInfo => "a tensor's byte size does not match its shape and dtype".to_string(),
+            SafeTensorError::ValidationOverflow => "a tensor's shape is too large to address".to_string(),
+            other => format!("the header cannot be read ({other:?})"),
+        };
+        damaged(label, &what)
+    })?;
+    let start = 8 + header_bytes;
+    let mut tensors = BTreeMap::new();
+    for (name, info) in meta.tensors() {
+        let (s, e) = info.data_offsets;
+        let data = start
+            .checked_add(s)
+            .zip(start.checked_add(e))
+            .and_then(|(s, e)| bytes.get(s..e))
+            .ok_or_else(|| damaged(label, &format!("tensor `{name}` points outside the file")))?;
+        tensors.insert(name, RawTensor { dtype: info.dtype, shape: info.shape.clone(), data });
+    }
+    let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+    Ok(ParsedFile { label: label.to_string(), header_bytes, metadata, tensors })
+}
+
+/// The dtype as safetensors spells it (`F32`, `BF16`, `I64`, …).
+pub(crate) fn dtype_name(d: Dtype) -> String {
+    format!("{d:?}")
+}
+
+impl RawTensor<'_> {
+    /// The values widened or narrowed to f32: floats round to nearest, integers and booleans
+    /// convert by value (exact up to 2²⁴). FP8 dtypes are refused.
+    pub(crate) fn to_f32(&self) -> std::result::Result<Vec<f32>, String> {
+        let d = self.data;
+        let out = match self.dtype {
+            Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            Dtype::F64 => {
+                d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
+            }
+            Dtype::F16 => d.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
+            Dtype::BF16 => {
+                d.chunks_exact(2).map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16)).collect()
+            }
+            Dtype::I64 => {
+                d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
+            }
+            Dtype::U64 => {
+                d.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
+            }
+            Dtype::I32 => d.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32).collect(),
+            Dtype::U32 => d.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32).collect(),
+            Dtype::I16 => d.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes([c[0], c[1]]))).collect(),
+            Dtype::U16 => d.chunks_exact(2).map(|c| f32::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
+            Dtype::I8 => d.iter().map(|&b| f32::from(b as i8)).collect(),
+            Dtype::U8 | Dtype::BOOL => d.iter().map(|&b| f32::from(b)).collect(),
+            other => {
+                return Err(format!(
+                    "dtype {} cannot be converted to f32 (graft reads float, integer and bool tensors)",
+                    dtype_name(other)
+                ))
+            }
+        };
+        Ok(out)
+    }
+}
+
+/// Orders names the way people read them: `features.10` after `features.9`.
+pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let ord = match (x, y) {
+            ((true, p), (true, q)) => {
+                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                p.len().cmp(&q.len()).then_with(|| p.cmp(q))
+            }
+            ((_, p), (_, q)) => p.cmp(q),
+        };
+        if ord != std::cmp::Ordering::Equal {
+            return ord;
+        }
+    }
+    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["f.10.weight", "f.9.weight", "f.1.bias", "a", "f.1.b"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["a", "f.1.b", "f.1.bias", "f.9.weight", "f.10.weight"]);
+    }
+
+    #[test]
+    fn short_and_lying_headers_are_refused() {
+        for (bytes, want) in [
+            (vec![1u8, 2], "only 2 bytes"),
+            (u64::MAX.to_le_bytes().to_vec(), "more than"),
+            ([&50u64.to_le_bytes()[..], b"{}"].concat(), "only 2 follow"),
+            ([&2u64.to_le_bytes()[..], b"[]"].concat(), "not a safetensors JSON"),
+            ([&2u64.to_le_bytes()[..], &[0xff, 0xfe]].concat(), "not UTF-8"),
+        ] {
+            let e = parse(&bytes, "m.safetensors").err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.starts_with("m.safetensors: ") && e.contains(want), "{want}: {e}");
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! What `inspect` reports about a `.safetensors` file.
+
+use super::read::{dtype_name, natural_cmp, ParsedFile};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One tensor of a file: name, dtype as safetensors spells it (`F32`, `I64`, …) and shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorSummary {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<usize>,
+}
+
+/// The contents of a `.safetensors` file, without its values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSummary {
+    /// The file as it was named.
+    pub file: String,
+    /// Size of the JSON header in bytes.
+    pub header_bytes: usize,
+    /// The header's `__metadata__` (for graft files: `graft.spec`, `graft.format`).
+    pub metadata: BTreeMap<String, String>,
+    /// Tensors in natural name order (`features.10` after `features.9`).
+    pub tensors: Vec<TensorSummary>,
+}
+
+impl FileSummary {
+    pub(crate) fn of(file: &ParsedFile<'_>) -> Self {
+        let mut tensors: Vec<TensorSummary> = file
+            .tensors
+            .iter()
+            .map(|(n, t)| TensorSummary { name: n.clone(), dtype: dtype_name(t.dtype), shape: t.shape.clone() })
+            .collect();
+        tensors.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+        FileSummary {
+            file: file.label.clone(),
+            header_bytes: file.header_bytes,
+            metadata: file.metadata.clone(),
+            tensors,
+        }
+    }
+
+    /// Total number of values over all tensors.
+    pub fn num_elements(&self) -> usize {
+        self.tensors.iter().map(|t| t.shape.iter().product::<usize>()).sum()
+    }
+
+    /// The architecture stored by graft, if this is a graft model file.
+    pub fn spec(&self) -> Option<&str> {
+        self.metadata.get(super::SPEC_KEY).map(String::as_str)
+    }
+}
+
+impl fmt::Display for FileSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {} tensors, {} values, header {} bytes",
+            self.file,
+            self.tensors.len(),
+            self.num_elements(),
+            self.header_bytes
+        )?;
+        if !self.metadata.is_empty() {
+            writeln!(f, "metadata:")?;
+            for (k, v) in &self.metadata {
+                writeln!(f, "  {k} = {v}")?;
+            }
+        }
+        if !self.tensors.is_empty() {
+            writeln!(f, "tensors:")?;
+        }
+        let width = self.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
+        for t in &self.tensors {
+            writeln!(f, "  {:width$}  {:4}  {:?}", t.name, t.dtype, t.shape)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,512 @@
+//! One layer of a spec: its arguments checked against the layer's form, and the layer built.
+
+use super::{spec_error, MAX_LAYER_ELEMENTS, MAX_SIZE, MAX_WINDOW};
+use crate::init::{fans, Init};
+use crate::layers::{
+    AvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, Flatten, Gelu, GlobalAvgPool, LayerNorm, LeakyRelu, Linear,
+    MaxPool2d, Relu, Sigmoid, Softmax, Tanh,
+};
+use crate::module::Module;
+use crate::Result;
+use graft_engine::{Conv2dOptions, Pool2dOptions, Rng};
+use std::sync::Arc;
+
+/// One argument as written: `3`, `stride=2`.
+#[derive(Clone, Debug)]
+pub(crate) struct Arg {
+    pub key: Option<String>,
+    pub value: String,
+    pub key_pos: usize,
+    pub pos: usize,
+}
+
+/// A layer with checked hyper-parameters, before any weight exists.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerSpec {
+    Linear {
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+    },
+    Conv2d {
+        in_channels: usize,
+        out_channels: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        bias: bool,
+    },
+    MaxPool2d(Pool2dOptions),
+    AvgPool2d(Pool2dOptions),
+    GlobalAvgPool,
+    Flatten,
+    Relu,
+    LeakyRelu(f32),
+    Sigmoid,
+    Tanh,
+    Gelu,
+    Softmax(isize),
+    Dropout(f32),
+    /// `spatial_dims` is 1 for `batchnorm1d`, 2 for `batchnorm2d`.
+    BatchNorm {
+        spatial_dims: usize,
+        features: usize,
+        eps: f32,
+        momentum: f32,
+    },
+    LayerNorm {
+        features: usize,
+        eps: f32,
+    },
+    Embedding {
+        num: usize,
+        dim: usize,
+    },
+}
+
+/// How a layer is written: its name, positional arguments (each with accepted keyword
+/// spellings; the first `required` must be given) and keyword-only options.
+struct Form {
+    name: &'static str,
+    usage: &'static str,
+    positional: &'static [&'static [&'static str]],
+    required: usize,
+    options: &'static [&'static str],
+}
+
+const FORMS: &[Form] = &[
+    Form {
+        name: "linear",
+        usage: "linear(in,out[,bias=false])",
+        positional: &[&["in", "in_features"], &["out", "out_features"]],
+        required: 2,
+        options: &["bias"],
+    },
+    Form {
+        name: "conv2d",
+        usage: "conv2d(in,out,k[,stride=s][,padding=p][,bias=false]) where k, s, p are `3` or `3x1`",
+        positional: &[&["in", "in_channels"], &["out", "out_channels"], &["k", "kernel_size", "kernel"]],
+        required: 3,
+        options: &["stride", "padding", "bias"],
+    },
+    Form {
+        name: "maxpool2d",
+        usage: "maxpool2d(k[,stride=s][,padding=p]) where k, s, p are `2` or `2x1`",
+        positional: &[&["k", "kernel_size", "kernel"]],
+        required: 1,
+        options: &["stride", "padding"],
+    },
+    Form {
+        name: "avgpool2d",
+        usage: "avgpool2d(k[,stride=s][,padding=p]) where k, s, p are `2` or `2x1`",
+        positional: &[&["k", "kernel_size", "kernel"]],
+        required: 1,
+        options: &["stride", "padding"],
+    },
+    Form { name: "globalavgpool", usage: "globalavgpool", positional: &[], required: 0, options: &[] },
+    Form { name: "flatten", usage: "flatten", positional: &[], required: 0, options: &[] },
+    Form { name: "relu", usage: "relu", positional: &[], required: 0, options: &[] },
+    Form {
+        name: "leakyrelu",
+        usage: "leakyrelu[(slope)] (slope 0.01 by default)",
+        positional: &[&["slope", "negative_slope"]],
+        required: 0,
+        options: &[],
+    },
+    Form { name: "sigmoid", usage: "sigmoid", positional: &[], required: 0, options: &[] },
+    Form { name: "tanh", usage: "tanh", positional: &[], required: 0, options: &[] },
+    Form { name: "gelu", usage: "gelu", positional: &[], required: 0, options: &[] },
+    Form {
+        name: "softmax",
+        usage: "softmax(dim), e.g. softmax(1) or softmax(-1)",
+        positional: &[&["dim"]],
+        required: 1,
+        options: &[],
+    },
+    Form {
+        name: "dropout",
+        usage: "dropout(p) with 0 <= p < 1 (bare `dropout` is p = 0.5)",
+        positional: &[&["p"]],
+        required: 0,
+        options: &[],
+    },
+    Form {
+        name: "batchnorm1d",
+        usage: "batchnorm1d(n[,eps=1e-5][,momentum=0.1])",
+        positional: &[&["n", "num_features"]],
+        required: 1,
+        options: &["eps", "momentum"],
+    },
+    Form {
+        name: "batchnorm2d",
+        usage: "batchnorm2d(n[,eps=1e-5][,momentum=0.1])",
+        positional: &[&["n", "num_features"]],
+        required: 1,
+        options: &["eps", "momentum"],
+    },
+    Form {
+        name: "layernorm",
+        usage: "layernorm(n[,eps=1e-5])",
+        positional: &[&["n", "normalized_shape"]],
+        required: 1,
+        options: &["eps"],
+    },
+    Form {
+        name: "embedding",
+        usage: "embedding(num,dim)",
+        positional: &[&["num", "num_embeddings"], &["dim", "embedding_dim"]],
+        required: 2,
+        options: &[],
+    },
+];
+
+/// The layer names a spec accepts (case-insensitive: `ReLU`, `Conv2d` and `BatchNorm2d` work too).
+pub fn known_layers() -> Vec<&'static str> {
+    FORMS.iter().map(|f| f.name).collect()
+}
+
+/// Arguments matched to a form: value (and its position) per canonical name.
+struct Bound<'a> {
+    spec: &'a str,
+    form: &'static Form,
+    values: Vec<(&'static str, &'a Arg)>,
+}
+
+fn bind<'a>(spec: &'a str, form: &'static Form, pos: usize, args: &'a [Arg]) -> Result<Bound<'a>> {
+    let err = |pos: usize, msg: String| spec_error(spec, pos, &format!("{msg}; write {}", form.usage));
+    let mut values: Vec<(&'static str, &'a Arg)> = Vec::new();
+    let mut next_positional = 0;
+    let mut seen_keyword = false;
+    for arg in args {
+        let canonical = match &arg.key {
+            None => {
+                if seen_keyword {
+                    return Err(err(arg.pos, format!("positional argument `{}` after a keyword argument", arg.value)));
+                }
+                let Some(names) = form.positional.get(next_positional) else {
+                    let n = form.positional.len();
+                    let what =
+                        if n == 0 { "no arguments".to_string() } else { format!("at most {n} positional arguments") };
+                    return Err(err(arg.pos, format!("{} takes {what}, got `{}` as one more", form.name, arg.value)));
+                };
+                next_positional += 1;
+                names[0]
+            }
+            Some(key) => {
+                seen_keyword = true;
+                let k = key.to_ascii_lowercase();
+                let found = form
+                    .positional
+                    .iter()
+                    .find(|names| names.contains(&k.as_str()))
+                    .map(|names| names[0])
+                    .or_else(|| form.options.iter().copied().find(|o| *o == k));
+                match found {
+                    Some(c) => c,
+                    None => return Err(err(arg.key_pos, format!("{} has no option `{key}`", form.name))),
+                }
+            }
+        };
+        if values.iter().any(|(c, _)| *c == canonical) {
+            return Err(err(arg.key_pos, format!("`{canonical}` is given twice")));
+        }
+        values.push((canonical, arg));
+    }
+    for names in &form.positional[..form.required] {
+        if !values.iter().any(|(c, _)| *c == names[0]) {
+            return Err(err(pos, format!("{} needs `{}`", form.name, names[0])));
+        }
+    }
+    Ok(Bound { spec, form, values })
+}
+
+impl Bound<'_> {
+    fn get(&self, name: &str) -> Option<&Arg> {
+        self.values.iter().find(|(c, _)| *c == name).map(|(_, a)| *a)
+    }
+
+    fn bad(&self, arg: &Arg, what: &str) -> crate::NnError {
+        spec_error(self.spec, arg.pos, &format!("`{}` is not {what}; write {}", arg.value, self.form.usage))
+    }
+
+    fn size_of(&self, arg: &Arg, min: usize, max: usize) -> Result<usize> {
+        match parse_uint(&arg.value) {
+            Some(v) if v >= min as u64 && v <= max as u64 => Ok(v as usize),
+            _ => Err(self.bad(arg, &format!("a whole number in {min}..={max}"))),
+        }
+    }
+
+    fn size(&self, name: &str) -> Result<usize> {
+        match self.get(name) {
+            Some(a) => self.size_of(a, 1, MAX_SIZE),
+            None => Ok(0), // required ones are checked by `bind`
+        }
+    }
+
+    /// `3` or `3x1`, in `min..=MAX_WINDOW`; `default` when absent.
+    fn pair(&self, name: &str, min: usize, default: (usize, usize)) -> Result<(usize, usize)> {
+        let Some(a) = self.get(name) else { return Ok(default) };
+        let parts: Vec<&str> = a.value.split(['x', 'X']).collect();
+        let what = format!("a whole number in {min}..={MAX_WINDOW} or a pair like `3x1`");
+        let one = |s: &str| -> Result<usize> {
+            match parse_uint(s) {
+                Some(v) if v >= min as u64 && v <= MAX_WINDOW as u64 => Ok(v as usize),
+                _ => Err(self.bad(a, &what)),
+            }
+        };
+        match parts.as_slice() {
+            [s] => one(s).map(|v| (v, v)),
+            [h, w] => Ok((one(h)?, one(w)?)),
+            _ => Err(self.bad(a, &what)),
+        }
+    }
+
+    fn float(&self, name: &str, default: f32, ok: impl Fn(f32) -> bool, what: &str) -> Result<f32> {
+        let Some(a) = self.get(name) else { return Ok(default) };
+        match a.value.parse::<f32>() {
+            Ok(v) if v.is_finite() && ok(v) => Ok(v),
+            _ => Err(self.bad(a, what)),
+        }
+    }
+
+    fn flag(&self, name: &str, default: bool) -> Result<bool> {
+        let Some(a) = self.get(name) else { return Ok(default) };
+        match a.value.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(self.bad(a, "`true` or `false`")),
+        }
+    }
+}
+
+/// Digits only (no sign, no fraction); `None` on overflow.
+fn parse_uint(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Checks one layer's arguments and returns its spec (nothing is allocated).
+pub(crate) fn layer_from_args(spec: &str, word: &str, pos: usize, args: &[Arg]) -> Result<LayerSpec> {
+    let lower = word.to_ascii_lowercase();
+    let Some(form) = FORMS.iter().find(|f| f.name == lower) else {
+        let near = FORMS.iter().map(|f| (distance(&lower, f.name), f.name)).min();
+        let hint = match near {
+            Some((d, n)) if d <= 2 => format!("did you mean `{n}`? "),
+            _ => String::new(),
+        };
+        return Err(spec_error(
+            spec,
+            pos,
+            &format!("unknown layer `{word}`; {hint}known layers: {}", known_layers().join(", ")),
+        ));
+    };
+    let b = bind(spec, form, pos, args)?;
+    let layer = match form.name {
+        "linear" => {
+            LayerSpec::Linear { in_features: b.size("in")?, out_features: b.size("out")?, bias: b.flag("bias", true)? }
+        }
+        "conv2d" => LayerSpec::Conv2d {
+            in_channels: b.size("in")?,
+            out_channels: b.size("out")?,
+            kernel: b.pair("k", 1, (1, 1))?,
+            stride: b.pair("stride", 1, (1, 1))?,
+            padding: b.pair("padding", 0, (0, 0))?,
+            bias: b.flag("bias", true)?,
+        },
+        "maxpool2d" | "avgpool2d" => {
+            let kernel = b.pair("k", 1, (1, 1))?;
+            let stride = b.pair("stride", 1, kernel)?;
+            let padding = b.pair("padding", 0, (0, 0))?;
+            if padding.0 > kernel.0 / 2 || padding.1 > kernel.1 / 2 {
+                let at = b.get("padding").map_or(pos, |a| a.pos);
+                return Err(spec_error(
+                    spec,
+                    at,
+                    &format!("{}: padding must be at most half the window (as in PyTorch)", form.name),
+                ));
+            }
+            let o = Pool2dOptions { kernel, stride, padding };
+            if form.name == "maxpool2d" {
+                LayerSpec::MaxPool2d(o)
+            } else {
+                LayerSpec::AvgPool2d(o)
+            }
+        }
+        "globalavgpool" => LayerSpec::GlobalAvgPool,
+        "flatten" => LayerSpec::Flatten,
+        "relu" => LayerSpec::Relu,
+        "sigmoid" => LayerSpec::Sigmoid,
+        "tanh" => LayerSpec::Tanh,
+        "gelu" => LayerSpec::Gelu,
+        "leakyrelu" => LayerSpec::LeakyRelu(b.float("slope", 0.01, |_| true, "a finite number")?),
+        "softmax" => match b.get("dim").map(|a| (a, a.value.parse::<i64>())) {
+            Some((_, Ok(d))) if (-64..64).contains(&d) => LayerSpec::Softmax(d as isize),
+            Some((a, _)) => return Err(b.bad(a, "an axis in -64..64")),
+            None => return Err(spec_error(spec, pos, &format!("softmax needs `dim`; write {}", form.usage))),
+        },
+        "dropout" => LayerSpec::Dropout(b.float("p", 0.5, |p| (0.0..1.0).contains(&p), "a probability in [0, 1)")?),
+        "batchnorm1d" | "batchnorm2d" => LayerSpec::BatchNorm {
+            spatial_dims: if form.name == "batchnorm1d" { 1 } else { 2 },
+            features: b.size("n")?,
+            eps: b.float("eps", 1e-5, |e| e > 0.0, "a positive number")?,
+            momentum: b.float("momentum", 0.1, |m| (0.0..=1.0).contains(&m), "a number in [0, 1]")?,
+        },
+        "layernorm" => LayerSpec::LayerNorm {
+            features: b.size("n")?,
+            eps: b.float("eps", 1e-5, |e| e > 0.0, "a positive number")?,
+        },
+        "embedding" => LayerSpec::Embedding { num: b.size("num")?, dim: b.size("dim")? },
+        _ => unreachable!("every form in FORMS is handled above"),
+    };
+    let n = layer.num_elements();
+    if n > MAX_LAYER_ELEMENTS {
+        return Err(spec_error(
+            spec,
+            pos,
+            &format!("{word} would hold {n} values; graft refuses layers of more than {MAX_LAYER_ELEMENTS}"),
+        ));
+    }
+    Ok(layer)
+}
+
+impl LayerSpec {
+    /// How many f32 values the layer allocates (parameters and buffers), computed without
+    /// overflow (u128 of sizes each at most 2³¹).
+    pub fn num_elements(&self) -> u128 {
+        let u = |v: usize| v as u128;
+        match *self {
+            LayerSpec::Linear { in_features, out_features, bias } => {
+                u(in_features) * u(out_features) + if bias { u(out_features) } else { 0 }
+            }
+            LayerSpec::Conv2d { in_channels, out_channels, kernel, bias, .. } => {
+                u(out_channels) * u(in_channels) * u(kernel.0) * u(kernel.1) + if bias { u(out_channels) } else { 0 }
+            }
+            LayerSpec::BatchNorm { features, .. } => 4 * u(features) + 1,
+            LayerSpec::LayerNorm { features, .. } => 2 * u(features),
+            LayerSpec::Embedding { num, dim } => u(num) * u(dim),
+            _ => 0,
+        }
+    }
+
+    /// Builds the layer, drawing initial weights (and dropout seeds) from `rng`.
+    pub fn build(&self, rng: &mut Rng) -> Arc<dyn Module> {
+        match *self {
+            LayerSpec::Linear { in_features, out_features, bias } => {
+                Arc::new(Linear::with_init(in_features, out_features, bias, Init::TorchDefault, rng))
+            }
+            LayerSpec::Conv2d { in_channels, out_channels, kernel, stride, padding, bias } => {
+                // The same draws, in the same order, as `Conv2d::new`.
+                let shape = [out_channels, in_channels, kernel.0, kernel.1];
+                let (fan_in, fan_out) = fans(&shape);
+                let weight = Init::TorchDefault.sample(&shape, fan_in, fan_out, rng);
+                let bias = bias.then(|| Init::TorchDefault.sample(&[out_channels], fan_in, fan_out, rng));
+                Arc::new(Conv2d::from_tensors(weight, bias, Conv2dOptions { stride, padding }))
+            }
+            LayerSpec::MaxPool2d(o) => Arc::new(MaxPool2d(o)),
+            LayerSpec::AvgPool2d(o) => Arc::new(AvgPool2d(o)),
+            LayerSpec::GlobalAvgPool => Arc::new(GlobalAvgPool),
+            LayerSpec::Flatten => Arc::new(Flatten),
+            LayerSpec::Relu => Arc::new(Relu),
+            LayerSpec::LeakyRelu(s) => Arc::new(LeakyRelu(s)),
+            LayerSpec::Sigmoid => Arc::new(Sigmoid),
+            LayerSpec::Tanh => Arc::new(Tanh),
+            LayerSpec::Gelu => Arc::new(Gelu),
+            LayerSpec::Softmax(d) => Arc::new(Softmax(d)),
+            LayerSpec::Dropout(p) => Arc::new(Dropout::new(p, rng.next_u64())),
+            LayerSpec::BatchNorm { spatial_dims, features, eps, momentum } => {
+                Arc::new(BatchNorm::new(spatial_dims, features, eps, momentum))
+            }
+            LayerSpec::LayerNorm { features, eps } => Arc::new(LayerNorm::new(features, eps)),
+            LayerSpec::Embedding { num, dim } => Arc::new(Embedding::new(num, dim, rng)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(s: &str) -> Result<LayerSpec> {
+        let items = super::super::Spec::parse(s)?.items;
+        match items.into_iter().next().map(|i| i.node) {
+            Some(super::super::SpecNode::Layer(l)) => Ok(l),
+            _ => panic!("not one layer: {s}"),
+        }
+    }
+
+    #[test]
+    fn forms_and_defaults() {
+        assert_eq!(
+            one("conv2d(1,32,3x1,stride=2,padding=1x0,bias=false)").unwrap(),
+            LayerSpec::Conv2d {
+                in_channels: 1,
+                out_channels: 32,
+                kernel: (3, 1),
+                stride: (2, 2),
+                padding: (1, 0),
+                bias: false
+            }
+        );
+        assert_eq!(one("leakyrelu").unwrap(), LayerSpec::LeakyRelu(0.01));
+        assert_eq!(one("LeakyReLU(negative_slope=0.2)").unwrap(), LayerSpec::LeakyRelu(0.2));
+        assert_eq!(one("maxpool2d(2)").unwrap(), LayerSpec::MaxPool2d(Pool2dOptions::square(2)));
+        assert_eq!(
+            one("batchnorm1d(8,momentum=0.01)").unwrap(),
+            LayerSpec::BatchNorm { spatial_dims: 1, features: 8, eps: 1e-5, momentum: 0.01 }
+        );
+        assert_eq!(
+            one("Linear(in_features=3, out_features=4)").unwrap(),
+            LayerSpec::Linear { in_features: 3, out_features: 4, bias: true }
+        );
+        assert_eq!(one("softmax(-1)").unwrap(), LayerSpec::Softmax(-1));
+    }
+
+    #[test]
+    fn bad_arguments_say_the_form() {
+        let cases = [
+            ("linear(784)", "needs `out`"),
+            ("linear(1,2,3)", "at most 2 positional"),
+            ("relu(1)", "takes no arguments"),
+            ("conv2d(1,2,3,strid=2)", "no option `strid`"),
+            ("conv2d(1,2,0)", "whole number in 1..="),
+            ("conv2d(1,2,3,stride=0)", "in 1..="),
+            ("linear(a,2)", "not a whole number"),
+            ("linear(-1,2)", "not a whole number"),
+            ("dropout(1.0)", "probability"),
+            ("dropout(nan)", "probability"),
+            ("linear(1,2,bias=maybe)", "`true` or `false`"),
+            ("linear(bias=false,1,2)", "after a keyword"),
+            ("linear(1,in=2,out=3)", "given twice"),
+            ("maxpool2d(2,padding=2)", "half the window"),
+            ("softmax", "needs `dim`"),
+            ("batchnorm2d(4,eps=0)", "positive"),
+            ("linear(65536,65536)", "refuses layers"),
+            ("embedding(99999999999999999999999,2)", "whole number in 1..="),
+            ("lineer(1,2)", "did you mean `linear`"),
+        ];
+        for (s, want) in cases {
+            let e = one(s).unwrap_err().to_string();
+            assert!(e.contains(want), "{s}: {e}");
+        }
+        let e = one("conv(1,2,3)").unwrap_err().to_string();
+        assert!(e.contains("known layers: linear, conv2d"), "{e}");
+    }
+}
