@@ -38,8 +38,9 @@ pub struct TransferArgs {
     /// Held-out test data, evaluated once at the end.
     #[arg(long)]
     test: Option<String>,
-    /// A training phase: epochs=N,lr=X[,momentum=M][,unfreeze=K|all]. Repeat for several
-    /// phases. unfreeze counts reused layers from the top (0 = head only, the default).
+    /// A training phase: epochs=N,lr=X[,momentum=M][,unfreeze=K|all][,only=GLOB]. Repeat for
+    /// several phases. unfreeze counts reused layers from the top (0 = head only, the default);
+    /// only=GLOB trains exactly the parameters whose names match (e.g. only=6.*).
     /// Default: the classic recipe, epochs=4,lr=0.001 then epochs=16,lr=0.0001,unfreeze=all.
     #[arg(long)]
     phase: Vec<String>,
