@@ -1,10 +1,7 @@
-//! Batched matrix multiply with transpose flags: a cache-blocked first version.
+//! Batched matrix multiply with transpose flags: the public entry point and its description.
 //!
-//! Each output row block is computed as a sum of scaled rows of B (an "axpy" formulation the
-//! compiler vectorises), four output rows at a time so every loaded row of B is used four times.
-//! B is blocked in `KC × NC` tiles that stay in L2 while a row block sweeps them.
-
-use rayon::prelude::*;
+//! The work is done by the packed, cache-blocked GEMM in `cpu::gemm`; this file only states the
+//! contract and checks the slices against it.
 
 /// Describes `out[b] (=|+=) op(A[b]) · op(B[b])` for `b < batch`, where `op(A)` is `[m, k]` and
 /// `op(B)` is `[k, n]`. With `trans_a` A is stored as `[k, m]`; with `trans_b` B is stored as
@@ -12,13 +9,21 @@ use rayon::prelude::*;
 /// `[batch, m, n]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatmulSpec {
+    /// Number of products.
     pub batch: usize,
+    /// Rows of `op(A)` and of the output.
     pub m: usize,
+    /// Columns of `op(B)` and of the output.
     pub n: usize,
+    /// The shared dimension: columns of `op(A)`, rows of `op(B)`.
     pub k: usize,
+    /// A is stored `[k, m]` and read transposed.
     pub trans_a: bool,
+    /// B is stored `[n, k]` and read transposed.
     pub trans_b: bool,
+    /// Floats between consecutive A matrices (0: one A for every batch entry).
     pub a_batch_stride: usize,
+    /// Floats between consecutive B matrices (0: one B for every batch entry).
     pub b_batch_stride: usize,
     /// Add into `out` instead of overwriting it.
     pub accumulate: bool,
@@ -46,88 +51,26 @@ impl MatmulSpec {
     }
 }
 
-const KC: usize = 256;
-const NC: usize = 512;
-const MR: usize = 4;
-/// Below this many multiply-adds the whole product runs on the calling thread.
-const PAR_MIN_MACS: usize = 1 << 17;
-
+/// `out[b] (=|+=) op(A[b]) · op(B[b])` for every batch entry, as described by `spec`.
+///
+/// Runs the packed SIMD GEMM in [`super::gemm`](self) with the best micro-kernel this CPU has
+/// (AVX-512F, AVX2+FMA or portable, detected once). Large products use rayon's global pool
+/// (so `RAYON_NUM_THREADS` is honoured); small ones stay on the calling thread.
+///
+/// # Panics
+/// If `out` is not `batch * m * n` long, or `a` / `b` are too short for the shapes and batch
+/// strides in `spec`.
 pub fn matmul(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSpec) {
     let MatmulSpec { batch, m, n, k, .. } = spec;
     assert_eq!(out.len(), batch * m * n, "matmul: output is [batch, m, n]");
     if batch == 0 || m == 0 || n == 0 {
         return;
     }
-    for bi in 0..batch {
-        let a_b = &a[bi * spec.a_batch_stride..];
-        let b_b = &b[bi * spec.b_batch_stride..];
-        let out_b = &mut out[bi * m * n..(bi + 1) * m * n];
-        if !spec.accumulate {
-            out_b.iter_mut().for_each(|v| *v = 0.0);
-        }
-        if k == 0 {
-            continue;
-        }
-        // B as row-major [k, n]: transposed operands are repacked once per batch entry.
-        let packed;
-        let b_rows: &[f32] = if spec.trans_b {
-            let mut p = vec![0.0; k * n];
-            for j in 0..n {
-                for p_ in 0..k {
-                    p[p_ * n + j] = b_b[j * k + p_];
-                }
-            }
-            packed = p;
-            &packed
-        } else {
-            &b_b[..k * n]
-        };
-        let a_at = |i: usize, p: usize| if spec.trans_a { a_b[p * m + i] } else { a_b[i * k + p] };
-        let row_block = |(blk, o): (usize, &mut [f32])| {
-            let i0 = blk * MR;
-            let rows = o.len() / n;
-            for pc in (0..k).step_by(KC) {
-                let kc = KC.min(k - pc);
-                for jc in (0..n).step_by(NC) {
-                    let nc = NC.min(n - jc);
-                    if rows == MR {
-                        let (o0, rest) = o.split_at_mut(n);
-                        let (o1, rest) = rest.split_at_mut(n);
-                        let (o2, o3) = rest.split_at_mut(n);
-                        let (o0, o1, o2, o3) =
-                            (&mut o0[jc..jc + nc], &mut o1[jc..jc + nc], &mut o2[jc..jc + nc], &mut o3[jc..jc + nc]);
-                        for p in pc..pc + kc {
-                            let br = &b_rows[p * n + jc..p * n + jc + nc];
-                            let (a0, a1, a2, a3) = (a_at(i0, p), a_at(i0 + 1, p), a_at(i0 + 2, p), a_at(i0 + 3, p));
-                            for j in 0..nc {
-                                let bv = br[j];
-                                o0[j] += a0 * bv;
-                                o1[j] += a1 * bv;
-                                o2[j] += a2 * bv;
-                                o3[j] += a3 * bv;
-                            }
-                        }
-                    } else {
-                        for r in 0..rows {
-                            let orow = &mut o[r * n + jc..r * n + jc + nc];
-                            for p in pc..pc + kc {
-                                let av = a_at(i0 + r, p);
-                                let br = &b_rows[p * n + jc..p * n + jc + nc];
-                                for j in 0..nc {
-                                    orow[j] += av * br[j];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        };
-        if m * n * k < PAR_MIN_MACS {
-            out_b.chunks_mut(MR * n).enumerate().for_each(row_block);
-        } else {
-            out_b.par_chunks_mut(MR * n).enumerate().for_each(row_block);
-        }
-    }
+    // The kernels read through raw pointers, so every batch entry's extent is checked here.
+    let need = |stride: usize, len: usize| (batch - 1) * stride + len;
+    assert!(a.len() >= need(spec.a_batch_stride, m * k), "matmul: A is too short for {spec:?}");
+    assert!(b.len() >= need(spec.b_batch_stride, k * n), "matmul: B is too short for {spec:?}");
+    super::gemm::gemm(a, b, out, spec);
 }
 
 #[cfg(test)]

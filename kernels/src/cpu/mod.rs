@@ -8,6 +8,7 @@ mod binary;
 mod conv;
 mod copy;
 mod gather;
+mod gemm;
 mod matmul;
 mod pool;
 mod reduce;

@@ -1,0 +1,140 @@
+//! Matmul throughput (GFLOP/s) of graft's packed GEMM next to the `gemm` crate (with `x86-v4`)
+//! and `matrixmultiply`, measured in the same run on the same inputs.
+//!
+//! Run: `cargo bench --bench matmul` (add `-- square` or `-- training` to filter). Criterion
+//! reports "elem/s" with 2·m·n·k elements per product, i.e. FLOP/s. Every library uses all
+//! threads of the machine (rayon's global pool for graft and `gemm`, `matrixmultiply`'s own
+//! threading), so `RAYON_NUM_THREADS` / `MATMUL_NUM_THREADS` set the thread count.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use graft::kernels::cpu::{matmul, MatmulSpec};
+
+/// One product: `C[m,n] = op(A) · op(B)` with A stored `[k,m]` if `ta`, B stored `[n,k]` if `tb`.
+#[derive(Clone, Copy)]
+struct Shape {
+    name: &'static str,
+    m: usize,
+    n: usize,
+    k: usize,
+    ta: bool,
+    tb: bool,
+}
+
+fn data(len: usize, seed: u32) -> Vec<f32> {
+    (0..len as u32)
+        .map(|i| ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 16) % 2001) as f32 / 1000.0 - 1.0)
+        .collect()
+}
+
+fn graft(s: Shape, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let spec = MatmulSpec { trans_a: s.ta, trans_b: s.tb, ..MatmulSpec::new(s.m, s.n, s.k) };
+    matmul(a, b, c, spec);
+}
+
+/// Row and column strides of `op(A)` / `op(B)` as stored.
+fn strides(s: Shape) -> ((isize, isize), (isize, isize)) {
+    let (m, n, k) = (s.m as isize, s.n as isize, s.k as isize);
+    let a = if s.ta { (1, m) } else { (k, 1) };
+    let b = if s.tb { (1, k) } else { (n, 1) };
+    (a, b)
+}
+
+fn gemm_crate(s: Shape, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let ((rsa, csa), (rsb, csb)) = strides(s);
+    // SAFETY: the pointers and strides describe the `m×k`, `k×n` and `m×n` buffers exactly.
+    unsafe {
+        gemm::gemm(
+            s.m,
+            s.n,
+            s.k,
+            c.as_mut_ptr(),
+            1,
+            s.n as isize,
+            false,
+            a.as_ptr(),
+            csa,
+            rsa,
+            b.as_ptr(),
+            csb,
+            rsb,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
+}
+
+fn matrixmultiply_crate(s: Shape, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let ((rsa, csa), (rsb, csb)) = strides(s);
+    // SAFETY: the pointers and strides describe the `m×k`, `k×n` and `m×n` buffers exactly.
+    unsafe {
+        matrixmultiply::sgemm(
+            s.m,
+            s.k,
+            s.n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            0.0,
+            c.as_mut_ptr(),
+            s.n as isize,
+            1,
+        );
+    }
+}
+
+fn run(c: &mut Criterion, group_name: &str, shapes: &[Shape]) {
+    let mut group = c.benchmark_group(group_name);
+    group.sample_size(10).warm_up_time(std::time::Duration::from_millis(300));
+    group.measurement_time(std::time::Duration::from_millis(1500));
+    for &s in shapes {
+        let a = data(s.m * s.k, 1);
+        let b = data(s.k * s.n, 2);
+        let mut out = vec![0.0f32; s.m * s.n];
+        group.throughput(Throughput::Elements(2 * (s.m * s.n * s.k) as u64));
+        let impls: [(&str, fn(Shape, &[f32], &[f32], &mut [f32])); 3] =
+            [("graft", graft), ("gemm", gemm_crate), ("matrixmultiply", matrixmultiply_crate)];
+        for (lib, f) in impls {
+            group
+                .bench_with_input(BenchmarkId::new(lib, s.name), &(), |bench, _| bench.iter(|| f(s, &a, &b, &mut out)));
+        }
+    }
+    group.finish();
+}
+
+fn square(c: &mut Criterion) {
+    let names = ["64", "128", "256", "512", "1024", "2048"];
+    let shapes: Vec<Shape> = [64, 128, 256, 512, 1024, 2048]
+        .iter()
+        .zip(names)
+        .map(|(&n, name)| Shape { name, m: n, n, k: n, ta: false, tb: false })
+        .collect();
+    run(c, "matmul_square", &shapes);
+}
+
+/// The products of one SGD step of a 784-300-100-10 MLP at batch 32: for each layer
+/// `W [out, in]`, the forward `x·Wᵀ`, `dX = G·W` and `dW = Gᵀ·X`.
+fn training(c: &mut Criterion) {
+    let shapes = [
+        Shape { name: "fwd_32x784x300_xWt", m: 32, n: 300, k: 784, ta: false, tb: true },
+        Shape { name: "dx_32x300x784_GW", m: 32, n: 784, k: 300, ta: false, tb: false },
+        Shape { name: "dw_300x32x784_GtX", m: 300, n: 784, k: 32, ta: true, tb: false },
+        Shape { name: "fwd_32x300x100_xWt", m: 32, n: 100, k: 300, ta: false, tb: true },
+        Shape { name: "dx_32x100x300_GW", m: 32, n: 300, k: 100, ta: false, tb: false },
+        Shape { name: "dw_100x32x300_GtX", m: 100, n: 300, k: 32, ta: true, tb: false },
+        Shape { name: "fwd_32x100x10_xWt", m: 32, n: 10, k: 100, ta: false, tb: true },
+        Shape { name: "dx_32x10x100_GW", m: 32, n: 100, k: 10, ta: false, tb: false },
+        Shape { name: "dw_10x32x100_GtX", m: 10, n: 100, k: 32, ta: true, tb: false },
+    ];
+    run(c, "matmul_training", &shapes);
+}
+
+criterion_group!(benches, square, training);
+criterion_main!(benches);

@@ -1,0 +1,191 @@
+//! Differential tests of every micro-kernel this CPU runs against a naive f64 reference.
+
+use super::*;
+
+/// `op(A) · op(B)` in f64, per batch entry, plus the prior `out` when accumulating.
+fn reference(a: &[f32], b: &[f32], prior: &[f32], s: MatmulSpec) -> Vec<f64> {
+    let mut out = vec![0.0f64; s.batch * s.m * s.n];
+    for bi in 0..s.batch {
+        let (ao, bo) = (bi * s.a_batch_stride, bi * s.b_batch_stride);
+        for i in 0..s.m {
+            for j in 0..s.n {
+                let mut acc = 0.0f64;
+                for p in 0..s.k {
+                    let av = if s.trans_a { a[ao + p * s.m + i] } else { a[ao + i * s.k + p] };
+                    let bv = if s.trans_b { b[bo + j * s.k + p] } else { b[bo + p * s.n + j] };
+                    acc += av as f64 * bv as f64;
+                }
+                let o = bi * s.m * s.n + i * s.n + j;
+                out[o] = acc + if s.accumulate { prior[o] as f64 } else { 0.0 };
+            }
+        }
+    }
+    out
+}
+
+/// Deterministic values in [-1, 1) from a simple LCG, so failures reproduce.
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Runs one spec through `cfg` and compares with the reference; the tolerance grows with k
+/// because f32 sums of k terms of size ≤ 1 carry about √k·k·ε of rounding.
+fn check(spec: MatmulSpec, cfg: Config) {
+    let a_len = (spec.batch - 1) * spec.a_batch_stride + spec.m * spec.k;
+    let b_len = (spec.batch - 1) * spec.b_batch_stride + spec.k * spec.n;
+    let a = values(a_len.max(1), 1 + spec.m as u64);
+    let b = values(b_len.max(1), 2 + spec.n as u64);
+    let prior = values(spec.batch * spec.m * spec.n, 3);
+    let mut out = prior.clone();
+    gemm_with(&a, &b, &mut out, spec, cfg);
+    let want = reference(&a, &b, &prior, spec);
+    let tol = 1e-5 * (1.0 + spec.k as f64);
+    for (idx, (&got, &want)) in out.iter().zip(&want).enumerate() {
+        assert!((got as f64 - want).abs() <= tol, "{cfg:?} {spec:?}: out[{idx}] = {got}, want {want}");
+    }
+}
+
+fn spec(batch: usize, m: usize, n: usize, k: usize, ta: bool, tb: bool, acc: bool) -> MatmulSpec {
+    MatmulSpec {
+        batch,
+        m,
+        n,
+        k,
+        trans_a: ta,
+        trans_b: tb,
+        a_batch_stride: m * k,
+        b_batch_stride: k * n,
+        accumulate: acc,
+    }
+}
+
+const TRANSPOSES: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+
+fn available() -> Vec<Isa> {
+    Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+}
+
+/// Small blocks so that depth, column and row blocking and their edges are all exercised on
+/// matrices small enough for the f64 reference.
+fn tiny_blocking(isa: Isa) -> Blocking {
+    let (mr, nr) = match isa {
+        Isa::Avx512 => (kernel_avx512::Avx512::MR, kernel_avx512::Avx512::NR),
+        Isa::Avx2Fma => (kernel_avx2::Avx2Fma::MR, kernel_avx2::Avx2Fma::NR),
+        Isa::Portable => (kernel_portable::Portable::MR, kernel_portable::Portable::NR),
+    };
+    Blocking { kc: 16, nc: 2 * nr, mc: 2 * mr }
+}
+
+#[test]
+fn the_portable_kernel_is_always_available() {
+    assert!(Isa::Portable.is_available());
+    assert!(Isa::best().is_available());
+}
+
+#[test]
+fn awkward_sizes_every_transpose_every_kernel() {
+    let sizes = [
+        (1, 1, 1),
+        (1, 1, 7),
+        (1, 13, 5),
+        (7, 1, 5),
+        (2, 3, 1),
+        (5, 7, 11),
+        (8, 48, 16),
+        (9, 49, 17),
+        (13, 31, 37),
+        (17, 97, 3),
+        (65, 50, 19),
+        (100, 17, 29),
+        (31, 129, 64),
+    ];
+    for isa in available() {
+        for &(m, n, k) in &sizes {
+            for (ta, tb) in TRANSPOSES {
+                for acc in [false, true] {
+                    for threads in [Threads::Single, Threads::Parallel] {
+                        let s = spec(1, m, n, k, ta, tb, acc);
+                        check(s, Config { isa, blocking: None, threads });
+                        check(s, Config { isa, blocking: Some(tiny_blocking(isa)), threads });
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_depth_overwrites_or_keeps_the_output() {
+    for isa in available() {
+        for acc in [false, true] {
+            check(spec(2, 5, 9, 0, false, false, acc), Config { isa, blocking: None, threads: Threads::Auto });
+        }
+    }
+}
+
+#[test]
+fn large_depth_spans_several_depth_blocks() {
+    for isa in available() {
+        for (ta, tb) in TRANSPOSES {
+            check(spec(1, 9, 19, 1500, ta, tb, false), Config { isa, blocking: None, threads: Threads::Auto });
+            check(spec(1, 70, 5, 1100, ta, tb, true), Config { isa, blocking: None, threads: Threads::Parallel });
+        }
+    }
+}
+
+#[test]
+fn training_shapes_and_their_backward_transposes() {
+    // x·Wᵀ forward, G·W for dX, Gᵀ·X for dW of a 784-300-100-10 MLP at batch 32.
+    for isa in available() {
+        for &(m, n, k) in &[(32, 300, 784), (32, 100, 300), (32, 10, 100)] {
+            let cfg = Config { isa, blocking: None, threads: Threads::Auto };
+            check(spec(1, m, n, k, false, true, false), cfg);
+            check(spec(1, m, k, n, false, false, false), cfg);
+            check(spec(1, n, k, m, true, false, true), cfg);
+        }
+    }
+}
+
+#[test]
+fn batch_strides_zero_and_nonzero() {
+    for isa in available() {
+        for (ta, tb) in TRANSPOSES {
+            for threads in [Threads::Auto, Threads::Single, Threads::Parallel] {
+                let cfg = Config { isa, blocking: None, threads };
+                let (m, n, k) = (11, 23, 13);
+                // Shared B (stride 0), shared A, both shared, and padded strides.
+                for (sa, sb) in [(m * k, 0), (0, k * n), (0, 0), (m * k + 5, k * n + 3)] {
+                    for acc in [false, true] {
+                        let s = MatmulSpec { a_batch_stride: sa, b_batch_stride: sb, ..spec(3, m, n, k, ta, tb, acc) };
+                        check(s, cfg);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn many_small_matrices_run_in_parallel_over_the_batch() {
+    // Each product is below the threshold but the batch is not: the batch-parallel path.
+    let s = spec(24, 30, 30, 30, false, true, false);
+    assert!(s.m * s.n * s.k < PAR_MIN_MACS && s.batch * s.m * s.n * s.k >= PAR_MIN_MACS);
+    for isa in available() {
+        check(s, Config { isa, blocking: None, threads: Threads::Auto });
+    }
+}
+
+#[test]
+fn large_square_products_cross_every_block_boundary() {
+    for isa in available() {
+        for (ta, tb) in TRANSPOSES {
+            check(spec(1, 301, 533, 257, ta, tb, false), Config { isa, blocking: None, threads: Threads::Auto });
+        }
+    }
+}
