@@ -48,6 +48,8 @@ pub fn write_curves(path: &Path, title: &str, phases: &[(String, Vec<EpochRecord
     );
     let _ = writeln!(s, r#"<text x="{}" y="{}">epoch</text>"#, W / 2.0, H - 12.0);
     let _ = writeln!(s, r#"<text x="4" y="{}">{max_loss:.3}</text><text x="4" y="{}">0</text>"#, PAD + 4.0, H - PAD);
+    // Accuracy shares the plot: 0 at the bottom, 1 at the top, labelled on the right.
+    let _ = writeln!(s, r##"<text x="{}" y="{}" fill="#2ca02c">acc 1</text>"##, W - PAD + 4.0, PAD + 4.0);
     let mut at = 0;
     for (name, e) in phases {
         if at > 0 {
