@@ -292,7 +292,10 @@ fn softmax_forward_matches_the_cpu() {
     }
 }
 
-const CONV_CASES: [([usize; 4], [usize; 4], (usize, usize), (usize, usize)); 3] = [
+/// Input shape, weight shape, stride, padding.
+type ConvCase = ([usize; 4], [usize; 4], (usize, usize), (usize, usize));
+
+const CONV_CASES: [ConvCase; 3] = [
     ([1, 1, 4, 4], [1, 1, 3, 3], (1, 1), (0, 0)),
     ([2, 3, 5, 4], [2, 3, 3, 2], (2, 1), (1, 0)),
     ([1, 2, 3, 3], [3, 2, 1, 1], (1, 1), (1, 1)),

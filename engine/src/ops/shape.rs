@@ -10,7 +10,7 @@ use super::{ctx, gpu_kernel};
 use crate::tensor::resolve_axis;
 use crate::{stats, Device, Error, Result, Storage, Tensor};
 #[cfg(feature = "gpu")]
-use graft_kernels::gpu::{self, GpuBuffer};
+use graft_kernels::gpu;
 use graft_kernels::{broadcast_shape, contiguous_strides, cpu, layout::broadcast_strides};
 use std::sync::Arc;
 
@@ -239,33 +239,23 @@ impl Tensor {
         if let Some((_, _, src)) = views.iter().find(|(_, _, src)| &src.device() != device) {
             return Err(refuse(src));
         }
-        match device {
-            Device::Cpu => {
-                let mut out = vec![0.0; n];
-                for &(offset, strides, src) in views {
-                    stats::record(kind, src.numel() as u64);
-                    let s = match src.storage() {
-                        Storage::Cpu(s) => s,
-                        #[cfg(feature = "gpu")]
-                        Storage::Gpu(_) => return Err(refuse(src)),
-                    };
-                    cpu::strided_add_into(&mut out, offset, strides, src.shape(), &s);
+        let mut out = Storage::full(n, 0.0, device)?;
+        for &(offset, strides, src) in views {
+            stats::record(kind, src.numel() as u64);
+            match (&mut out, src.storage()) {
+                (Storage::Cpu(o), Storage::Cpu(s)) => {
+                    // `out` is ours alone, so this borrows rather than copies.
+                    cpu::strided_add_into(Arc::make_mut(o).as_mut_slice(), offset, strides, src.shape(), &s)
                 }
-                Ok(Storage::Cpu(Arc::new(out)))
-            }
-            #[cfg(feature = "gpu")]
-            Device::Gpu(g) => {
-                let out = GpuBuffer::zeros(g.context(), n)?;
-                for &(offset, strides, src) in views {
-                    stats::record(kind, src.numel() as u64);
-                    let Storage::Gpu(s) = src.storage() else {
-                        return Err(refuse(src));
-                    };
-                    gpu::strided_add_into(g.context(), &out, offset, strides, src.shape(), &s)?;
+                #[cfg(feature = "gpu")]
+                (Storage::Gpu(o), Storage::Gpu(s)) => {
+                    gpu::strided_add_into(ctx(o), o, offset, strides, src.shape(), &s)?;
                 }
-                Ok(Storage::Gpu(out))
+                #[cfg(feature = "gpu")]
+                _ => return Err(refuse(src)),
             }
         }
+        Ok(out)
     }
 }
 
