@@ -5,7 +5,7 @@
 //! returns an [`Error`] naming the op and both shapes. Ops record their backward rule only when
 //! an input requires grad, so frozen parameters cost nothing in `backward()`.
 //!
-//! With the `gpu` feature every op also runs on [`Device::Gpu`] tensors (WGSL kernels through
+//! With the `gpu` feature every op also runs on `Device::Gpu` tensors (WGSL kernels through
 //! wgpu), autodiff included; move data with [`Tensor::to_device`]. GPU work is recorded and
 //! submitted in batches; only [`Tensor::to_vec`] / [`Tensor::to_scalar`] (and moving a tensor
 //! off the GPU) wait for it and read data back.
