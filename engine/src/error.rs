@@ -72,3 +72,11 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(feature = "gpu")]
+impl From<graft_kernels::gpu::GpuError> for Error {
+    /// A GPU failure: the message names the device (adapter, backend) and the cause.
+    fn from(e: graft_kernels::gpu::GpuError) -> Self {
+        Error::Device(e.to_string())
+    }
+}

@@ -5,6 +5,11 @@
 //! returns an [`Error`] naming the op and both shapes. Ops record their backward rule only when
 //! an input requires grad, so frozen parameters cost nothing in `backward()`.
 //!
+//! With the `gpu` feature every op also runs on `Device::Gpu` tensors (WGSL kernels through
+//! wgpu), autodiff included; move data with [`Tensor::to_device`]. GPU work is recorded and
+//! submitted in batches; only [`Tensor::to_vec`] / [`Tensor::to_scalar`] (and moving a tensor
+//! off the GPU) wait for it and read data back.
+//!
 //! ```
 //! use graft_engine::{Rng, Tensor};
 //! # fn main() -> graft_engine::Result<()> {
@@ -29,10 +34,25 @@ mod tensor;
 
 pub use autograd::{grad_enabled, no_grad, BackwardFn, NoGradGuard};
 pub use device::Device;
+#[cfg(feature = "gpu")]
+pub use device::GpuDevice;
 pub use error::{Error, Result};
+/// The GPU back end's context and pool statistics, for [`GpuDevice::new`] and [`gpu_pool_stats`].
+#[cfg(feature = "gpu")]
+pub use graft_kernels::gpu::{GpuContext, PoolStats};
 pub use graft_kernels::{BinaryOp, ReduceOp, UnaryOp};
 pub use ops::{Conv2dOptions, Pool2dOptions};
 pub use rng::Rng;
 pub use stats::{op_stats, reset_op_stats, OpCount, OpStats};
 pub use storage::Storage;
 pub use tensor::Tensor;
+
+/// Live and pooled bytes of a GPU device's buffer pool (`None` for the CPU, which has no pool).
+/// A training loop whose `live_bytes` stops growing after the first steps does not leak.
+#[cfg(feature = "gpu")]
+pub fn gpu_pool_stats(device: &Device) -> Option<PoolStats> {
+    match device {
+        Device::Cpu => None,
+        Device::Gpu(g) => Some(g.pool_stats()),
+    }
+}

@@ -205,7 +205,8 @@ impl Tensor {
     }
 
     /// Copies this tensor to `device` (a no-op clone when it is already there). The copy is a
-    /// leaf: gradients do not flow back across devices.
+    /// leaf: gradients do not flow back across devices. Leaving a GPU reads the data back (and
+    /// waits for pending work); reaching one uploads it.
     pub fn to_device(&self, device: &Device) -> Result<Tensor> {
         if &self.device() == device {
             return Ok(self.clone());
@@ -280,8 +281,9 @@ impl Tensor {
     }
 
     /// An independent leaf with a copy of this tensor's data (same device, same requires_grad).
+    /// The copy is made on the device: nothing is read back.
     pub fn deep_clone(&self) -> Result<Tensor> {
-        let storage = Storage::from_vec(self.to_vec()?, &self.device())?;
+        let storage = self.storage().deep_copy()?;
         let t = Tensor::from_parts(storage, self.shape().to_vec(), None);
         t.set_requires_grad(self.requires_grad())?;
         Ok(t)

@@ -6,7 +6,11 @@
 //! minimum likewise. Comparisons have no gradient.
 
 use super::cpu_kernel;
+#[cfg(feature = "gpu")]
+use super::{ctx, gpu_kernel, mixed};
 use crate::{Error, Result, Storage, Tensor};
+#[cfg(feature = "gpu")]
+use graft_kernels::gpu;
 use graft_kernels::{broadcast_shape, cpu, BinaryOp};
 
 impl Tensor {
@@ -24,6 +28,12 @@ impl Tensor {
             (Storage::Cpu(a), Storage::Cpu(b)) => cpu_kernel(op.name(), n as u64, n, |o| {
                 cpu::binary(op, &a, self.shape(), &b, rhs.shape(), &out_shape, o)
             }),
+            #[cfg(feature = "gpu")]
+            (Storage::Gpu(a), Storage::Gpu(b)) => gpu_kernel(op.name(), n as u64, || {
+                gpu::binary(ctx(&a), op, &a, self.shape(), &b, rhs.shape(), &out_shape)
+            })?,
+            #[cfg(feature = "gpu")]
+            _ => return Err(mixed(op.name(), &[self, rhs])),
         };
         let is_comparison =
             matches!(op, BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge);

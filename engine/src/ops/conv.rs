@@ -3,8 +3,12 @@
 //! Derivatives: ∂x = col2im(Wᵀ · G) per image; ∂W = Σₙ G · im2col(xₙ)ᵀ.
 
 use super::cpu_kernel;
+#[cfg(feature = "gpu")]
+use super::{ctx, gpu_kernel, mixed};
 use crate::{Error, Result, Storage, Tensor};
 use graft_kernels::cpu::{self, Conv2dGeometry};
+#[cfg(feature = "gpu")]
+use graft_kernels::gpu;
 
 /// Stride and zero padding of a convolution, per spatial axis `(h, w)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,10 +35,17 @@ impl Tensor {
             (Storage::Cpu(x), Storage::Cpu(w)) => {
                 cpu_kernel("conv2d", g.flops(), g.n * g.o * oh * ow, |o| cpu::conv2d_forward(&x, &w, &g, o))
             }
+            #[cfg(feature = "gpu")]
+            (Storage::Gpu(x), Storage::Gpu(w)) => {
+                gpu_kernel("conv2d", g.flops(), || gpu::conv2d_forward(ctx(&x), &x, &w, &g))?
+            }
+            #[cfg(feature = "gpu")]
+            _ => return Err(mixed("conv2d", &[self, weight])),
         };
         let (x, w) = (self.detach(), weight.detach());
         Ok(Tensor::from_op(out, out_shape, "conv2d", &[self, weight], move || {
             move |dy: &Tensor, needs: &[bool]| {
+                dy.same_device("conv2d", &x)?;
                 let (dx, dw) = match (x.storage(), w.storage(), dy.storage()) {
                     (Storage::Cpu(xs), Storage::Cpu(ws), Storage::Cpu(dys)) => {
                         let dx = needs[0].then(|| {
@@ -45,6 +56,22 @@ impl Tensor {
                         });
                         (dx, dw)
                     }
+                    #[cfg(feature = "gpu")]
+                    (Storage::Gpu(xs), Storage::Gpu(ws), Storage::Gpu(dys)) => {
+                        let dx = needs[0]
+                            .then(|| {
+                                gpu_kernel("conv2d", g.flops(), || gpu::conv2d_backward_input(ctx(&xs), &dys, &ws, &g))
+                            })
+                            .transpose()?;
+                        let dw = needs[1]
+                            .then(|| {
+                                gpu_kernel("conv2d", g.flops(), || gpu::conv2d_backward_weight(ctx(&xs), &dys, &xs, &g))
+                            })
+                            .transpose()?;
+                        (dx, dw)
+                    }
+                    #[cfg(feature = "gpu")]
+                    _ => return Err(mixed("conv2d", &[&x, &w, dy])),
                 };
                 Ok(vec![
                     dx.map(|s| Tensor::from_storage(s, x.shape())).transpose()?,

@@ -5,7 +5,11 @@
 //! gather → g scattered-and-added to the gathered positions.
 
 use super::cpu_kernel;
+#[cfg(feature = "gpu")]
+use super::{ctx, gpu_kernel};
 use crate::{Error, Result, Storage, Tensor};
+#[cfg(feature = "gpu")]
+use graft_kernels::gpu::{self, GpuBuffer};
 use graft_kernels::{cpu, AxisSplit};
 use std::sync::Arc;
 
@@ -20,6 +24,8 @@ impl Tensor {
         let n: usize = shape.iter().product();
         let out = match self.storage() {
             Storage::Cpu(x) => cpu_kernel("index_select", 0, n, |o| cpu::index_select(&x, split, indices, o)),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(x) => gpu_kernel("index_select", 0, || gpu::index_select(ctx(&x), &x, split, indices))?,
         };
         let (idx, in_shape) = (Arc::new(indices.to_vec()), self.shape().to_vec());
         Ok(Tensor::from_op(out, shape, "index_select", &[self], move || {
@@ -28,6 +34,13 @@ impl Tensor {
                     Storage::Cpu(gs) => cpu_kernel("index_select", gs.len() as u64, split.numel(), |o| {
                         cpu::index_add(o, split, &idx, &gs)
                     }),
+                    #[cfg(feature = "gpu")]
+                    Storage::Gpu(gs) => {
+                        crate::stats::record("index_select", gs.len() as u64);
+                        let dx = GpuBuffer::zeros(ctx(&gs), split.numel())?;
+                        gpu::index_add(ctx(&gs), &dx, split, &idx, &gs)?;
+                        Storage::Gpu(dx)
+                    }
                 };
                 Ok(vec![Some(Tensor::from_storage(dx, &in_shape)?)])
             }
@@ -56,6 +69,8 @@ impl Tensor {
             Storage::Cpu(x) => {
                 cpu_kernel("gather", 0, indices.len(), |o| cpu::gather_axis(&x, split, indices, idx_len, o))
             }
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(x) => gpu_kernel("gather", 0, || gpu::gather_axis(ctx(&x), &x, split, indices, idx_len))?,
         };
         let (idx, in_shape) = (Arc::new(indices.to_vec()), self.shape().to_vec());
         Ok(Tensor::from_op(out, index_shape.to_vec(), "gather", &[self], move || {
@@ -64,6 +79,13 @@ impl Tensor {
                     Storage::Cpu(gs) => cpu_kernel("gather", gs.len() as u64, split.numel(), |o| {
                         cpu::scatter_add_axis(o, split, &idx, idx_len, &gs)
                     }),
+                    #[cfg(feature = "gpu")]
+                    Storage::Gpu(gs) => {
+                        crate::stats::record("gather", gs.len() as u64);
+                        let dx = GpuBuffer::zeros(ctx(&gs), split.numel())?;
+                        gpu::scatter_add_axis(ctx(&gs), &dx, split, &idx, idx_len, &gs)?;
+                        Storage::Gpu(dx)
+                    }
                 };
                 Ok(vec![Some(Tensor::from_storage(dx, &in_shape)?)])
             }

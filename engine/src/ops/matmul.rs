@@ -5,8 +5,12 @@
 //! each summed over batch entries where the operand was shared across the batch.
 
 use super::cpu_kernel;
+#[cfg(feature = "gpu")]
+use super::{ctx, gpu_kernel, mixed};
 use crate::{Error, Result, Storage, Tensor};
 use graft_kernels::cpu::{self, MatmulSpec};
+#[cfg(feature = "gpu")]
+use graft_kernels::gpu;
 
 impl Tensor {
     /// `self · rhs` over the last two axes. Leading (batch) axes must match, or one side may be
@@ -34,6 +38,12 @@ impl Tensor {
             (Storage::Cpu(a), Storage::Cpu(b)) => {
                 cpu_kernel("matmul", spec.flops(), n_out, |o| cpu::matmul(&a, &b, o, spec))
             }
+            #[cfg(feature = "gpu")]
+            (Storage::Gpu(a), Storage::Gpu(b)) => {
+                gpu_kernel("matmul", spec.flops(), || gpu::matmul(ctx(&a), &a, &b, spec))?
+            }
+            #[cfg(feature = "gpu")]
+            _ => return Err(mixed("matmul", &[self, rhs])),
         };
         let (a, b) = (self.detach(), rhs.detach());
         Ok(Tensor::from_op(out, plan.out_shape, "matmul", &[self, rhs], move || {

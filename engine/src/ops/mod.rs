@@ -15,6 +15,11 @@ mod unary;
 use crate::{stats, Storage};
 use std::sync::Arc;
 
+#[cfg(feature = "gpu")]
+use crate::{Error, Result, Tensor};
+#[cfg(feature = "gpu")]
+use graft_kernels::gpu::{GpuBuffer, GpuContext, GpuResult};
+
 pub use conv::Conv2dOptions;
 pub use pool::Pool2dOptions;
 
@@ -24,4 +29,27 @@ pub(crate) fn cpu_kernel(kind: &'static str, flops: u64, len: usize, f: impl FnO
     let mut out = vec![0.0; len];
     f(&mut out);
     Storage::Cpu(Arc::new(out))
+}
+
+/// Records a GPU kernel that makes a fresh buffer, counting one launch of `kind` exactly as
+/// [`cpu_kernel`] does for the CPU twin.
+#[cfg(feature = "gpu")]
+pub(crate) fn gpu_kernel(kind: &'static str, flops: u64, f: impl FnOnce() -> GpuResult<GpuBuffer>) -> Result<Storage> {
+    stats::record(kind, flops);
+    Ok(Storage::Gpu(f()?))
+}
+
+/// The context of a GPU buffer (the one its kernels must run on).
+#[cfg(feature = "gpu")]
+pub(crate) fn ctx(b: &GpuBuffer) -> &Arc<GpuContext> {
+    b.context()
+}
+
+/// The error for operands on different devices (the match arm no op reaches after its
+/// `same_device` checks, kept so a missed check is an error rather than a panic).
+#[cfg(feature = "gpu")]
+pub(crate) fn mixed(op: &'static str, tensors: &[&Tensor]) -> Error {
+    let first = tensors.first().map(|t| t.device()).unwrap_or_default();
+    let other = tensors.iter().map(|t| t.device()).find(|d| *d != first).unwrap_or_default();
+    Error::DeviceMismatch { op, lhs: first.to_string(), rhs: other.to_string() }
 }

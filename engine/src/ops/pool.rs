@@ -4,8 +4,12 @@
 //! over each window (padding counts, as PyTorch's default `count_include_pad=True`).
 
 use super::cpu_kernel;
+#[cfg(feature = "gpu")]
+use super::{ctx, mixed};
 use crate::{Error, Result, Storage, Tensor};
 use graft_kernels::cpu::{self, Pool2dGeometry};
+#[cfg(feature = "gpu")]
+use graft_kernels::gpu;
 
 /// Window, stride and padding of a pooling op, per spatial axis `(h, w)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,15 +39,31 @@ impl Tensor {
                 });
                 (out, Storage::Cpu(std::sync::Arc::new(idx)))
             }
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(x) => {
+                crate::stats::record("max_pool2d", (n_out * opts.kernel.0 * opts.kernel.1) as u64);
+                let (out, idx) = gpu::max_pool2d(ctx(&x), &x, &g)?;
+                (Storage::Gpu(out), Storage::Gpu(idx))
+            }
         };
+        // The winners' positions, kept on the input's device for the backward kernel.
+        let winners = Tensor::from_parts(idx, out_shape.clone(), None);
         let in_shape = self.shape().to_vec();
         Ok(Tensor::from_op(out, out_shape, "max_pool2d", &[self], move || {
             move |dy: &Tensor, _: &[bool]| {
+                dy.same_device("max_pool2d", &winners)?;
                 let n_in: usize = in_shape.iter().product();
-                let dx = match (dy.storage(), &idx) {
+                let dx = match (dy.storage(), winners.storage()) {
                     (Storage::Cpu(dy), Storage::Cpu(idx)) => {
-                        cpu_kernel("max_pool2d", dy.len() as u64, n_in, |o| cpu::max_pool2d_backward(&dy, idx, &g, o))
+                        cpu_kernel("max_pool2d", dy.len() as u64, n_in, |o| cpu::max_pool2d_backward(&dy, &idx, &g, o))
                     }
+                    #[cfg(feature = "gpu")]
+                    (Storage::Gpu(dys), Storage::Gpu(idx)) => {
+                        crate::stats::record("max_pool2d", dys.len() as u64);
+                        Storage::Gpu(gpu::max_pool2d_backward(ctx(&dys), &dys, &idx, &g)?)
+                    }
+                    #[cfg(feature = "gpu")]
+                    _ => return Err(mixed("max_pool2d", &[dy, &winners])),
                 };
                 Ok(vec![Some(Tensor::from_storage(dx, &in_shape)?)])
             }
@@ -57,6 +77,8 @@ impl Tensor {
         let flops = (n_out * opts.kernel.0 * opts.kernel.1) as u64;
         let out = match self.storage() {
             Storage::Cpu(x) => cpu_kernel("avg_pool2d", flops, n_out, |o| cpu::avg_pool2d(&x, &g, o)),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(x) => super::gpu_kernel("avg_pool2d", flops, || gpu::avg_pool2d(ctx(&x), &x, &g))?,
         };
         let in_shape = self.shape().to_vec();
         Ok(Tensor::from_op(out, out_shape, "avg_pool2d", &[self], move || {
@@ -64,6 +86,10 @@ impl Tensor {
                 let n_in: usize = in_shape.iter().product();
                 let dx = match dy.storage() {
                     Storage::Cpu(dy) => cpu_kernel("avg_pool2d", flops, n_in, |o| cpu::avg_pool2d_backward(&dy, &g, o)),
+                    #[cfg(feature = "gpu")]
+                    Storage::Gpu(dy) => {
+                        super::gpu_kernel("avg_pool2d", flops, || gpu::avg_pool2d_backward(ctx(&dy), &dy, &g))?
+                    }
                 };
                 Ok(vec![Some(Tensor::from_storage(dx, &in_shape)?)])
             }

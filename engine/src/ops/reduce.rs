@@ -5,7 +5,11 @@
 //! rule); argmax/argmin have none.
 
 use super::cpu_kernel;
+#[cfg(feature = "gpu")]
+use super::{ctx, gpu_kernel};
 use crate::{Error, Result, Storage, Tensor};
+#[cfg(feature = "gpu")]
+use graft_kernels::gpu;
 use graft_kernels::{cpu, AxisSplit, ReduceOp};
 
 impl Tensor {
@@ -25,6 +29,8 @@ impl Tensor {
             Storage::Cpu(x) => cpu_kernel(op.name(), split.numel() as u64, split.outer * split.inner, |o| {
                 cpu::reduce(op, &x, split, o)
             }),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(x) => gpu_kernel(op.name(), split.numel() as u64, || gpu::reduce(ctx(&x), op, &x, split))?,
         };
         let out_shape = if keepdim { keep_shape.clone() } else { dropdim_shape(self.shape(), ax) };
         let x = self.detach();
@@ -97,6 +103,8 @@ impl Tensor {
             Storage::Cpu(x) => cpu_kernel(op, split.numel() as u64, split.outer * split.inner, |o| {
                 cpu::arg_reduce(want_max, &x, split, o)
             }),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(x) => gpu_kernel(op, split.numel() as u64, || gpu::arg_reduce(ctx(&x), want_max, &x, split))?,
         };
         let shape = if keepdim { keepdim_shape(self.shape(), ax) } else { dropdim_shape(self.shape(), ax) };
         Tensor::from_storage(out, &shape)

@@ -5,9 +5,14 @@
 //! narrow → g placed into zeros; cat → narrow of g per part.
 
 use super::cpu_kernel;
+#[cfg(feature = "gpu")]
+use super::{ctx, gpu_kernel};
 use crate::tensor::resolve_axis;
-use crate::{Error, Result, Storage, Tensor};
+use crate::{stats, Device, Error, Result, Storage, Tensor};
+#[cfg(feature = "gpu")]
+use graft_kernels::gpu;
 use graft_kernels::{broadcast_shape, contiguous_strides, cpu, layout::broadcast_strides};
+use std::sync::Arc;
 
 impl Tensor {
     /// The same elements in a new shape with the same element count (no copy).
@@ -78,7 +83,7 @@ impl Tensor {
         let own = contiguous_strides(self.shape());
         let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
         let shape: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
-        let out = self.strided_copy("permute", 0, &strides, &shape);
+        let out = self.strided_copy("permute", 0, &strides, &shape)?;
         let mut inverse = vec![0; rank];
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
@@ -122,7 +127,7 @@ impl Tensor {
             });
         }
         let strides = broadcast_strides(self.shape(), shape);
-        let out = self.strided_copy("broadcast_to", 0, &strides, shape);
+        let out = self.strided_copy("broadcast_to", 0, &strides, shape)?;
         let from = self.shape().to_vec();
         Ok(Tensor::from_op(out, shape.to_vec(), "broadcast_to", &[self], move || {
             move |g: &Tensor, _: &[bool]| Ok(vec![Some(g.sum_to(&from)?)])
@@ -144,12 +149,12 @@ impl Tensor {
         let mut shape = self.shape().to_vec();
         shape[ax] = len;
         let offset = start * strides[ax];
-        let out = self.strided_copy("narrow", offset, &strides, &shape);
-        let (from, part_shape) = (self.shape().to_vec(), shape.clone());
+        let out = self.strided_copy("narrow", offset, &strides, &shape)?;
+        let from = self.shape().to_vec();
         Ok(Tensor::from_op(out, shape, "narrow", &[self], move || {
             move |g: &Tensor, _: &[bool]| {
-                let dx = Tensor::full_on(&from, 0.0, &g.device())?;
-                Ok(vec![Some(dx.add_into_view("narrow", offset, &strides, &part_shape, g)?)])
+                let dx = Tensor::zeros_with_views("narrow", &g.device(), &from, &[(offset, &strides, g)])?;
+                Ok(vec![Some(Tensor::from_storage(dx, &from)?)])
             }
         }))
     }
@@ -178,17 +183,18 @@ impl Tensor {
             shape[ax] += p.shape()[ax];
         }
         let strides = contiguous_strides(&shape);
-        let mut out = Tensor::full_on(&shape, 0.0, &first.device())?;
         let mut offsets = Vec::with_capacity(parts.len());
         let mut at = 0;
         for p in parts {
             offsets.push(at);
-            out = out.detach().add_into_view("cat", at * strides[ax], &strides, p.shape(), &p.detach())?;
             at += p.shape()[ax];
         }
+        let views: Vec<(usize, &[usize], &Tensor)> =
+            parts.iter().zip(&offsets).map(|(p, &off)| (off * strides[ax], strides.as_slice(), p)).collect();
+        let out = Tensor::zeros_with_views("cat", &first.device(), &shape, &views)?;
         let lens: Vec<usize> = parts.iter().map(|p| p.shape()[ax]).collect();
         let inputs: Vec<&Tensor> = parts.iter().collect();
-        Ok(Tensor::from_op(out.storage(), shape, "cat", &inputs, move || {
+        Ok(Tensor::from_op(out, shape, "cat", &inputs, move || {
             move |g: &Tensor, needs: &[bool]| {
                 offsets
                     .iter()
@@ -209,30 +215,47 @@ impl Tensor {
     }
 
     /// A contiguous copy of a strided view of this tensor's data (one launch of `kind`).
-    fn strided_copy(&self, kind: &'static str, offset: usize, strides: &[usize], shape: &[usize]) -> Storage {
+    fn strided_copy(&self, kind: &'static str, offset: usize, strides: &[usize], shape: &[usize]) -> Result<Storage> {
         let n: usize = shape.iter().product();
-        match self.storage() {
+        Ok(match self.storage() {
             Storage::Cpu(x) => cpu_kernel(kind, 0, n, |o| cpu::strided_copy(&x, offset, strides, shape, o)),
-        }
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(x) => gpu_kernel(kind, 0, || gpu::strided_copy(ctx(&x), &x, offset, strides, shape))?,
+        })
     }
 
-    /// A copy of `self` with `src` added into the strided view (`offset`, `strides`, `shape`).
-    fn add_into_view(
-        &self,
+    /// A zero buffer of `shape` on `device` with each `src` added into its strided view
+    /// (`offset`, `strides`, the source's shape): the adjoint of [`Tensor::strided_copy`], and
+    /// how `cat` assembles its parts. One launch of `kind` per part, on either back end.
+    fn zeros_with_views(
         kind: &'static str,
-        offset: usize,
-        strides: &[usize],
+        device: &Device,
         shape: &[usize],
-        src: &Tensor,
-    ) -> Result<Tensor> {
-        self.same_device(kind, src)?;
-        let out = match (self.storage(), src.storage()) {
-            (Storage::Cpu(dst), Storage::Cpu(s)) => cpu_kernel(kind, src.numel() as u64, dst.len(), |o| {
-                o.copy_from_slice(&dst);
-                cpu::strided_add_into(o, offset, strides, shape, &s)
-            }),
-        };
-        Tensor::from_storage(out, self.shape())
+        views: &[(usize, &[usize], &Tensor)],
+    ) -> Result<Storage> {
+        let n: usize = shape.iter().product();
+        let refuse =
+            |src: &Tensor| Error::DeviceMismatch { op: kind, lhs: device.to_string(), rhs: src.device().to_string() };
+        if let Some((_, _, src)) = views.iter().find(|(_, _, src)| &src.device() != device) {
+            return Err(refuse(src));
+        }
+        let mut out = Storage::full(n, 0.0, device)?;
+        for &(offset, strides, src) in views {
+            stats::record(kind, src.numel() as u64);
+            match (&mut out, src.storage()) {
+                (Storage::Cpu(o), Storage::Cpu(s)) => {
+                    // `out` is ours alone, so this borrows rather than copies.
+                    cpu::strided_add_into(Arc::make_mut(o).as_mut_slice(), offset, strides, src.shape(), &s)
+                }
+                #[cfg(feature = "gpu")]
+                (Storage::Gpu(o), Storage::Gpu(s)) => {
+                    gpu::strided_add_into(ctx(o), o, offset, strides, src.shape(), &s)?;
+                }
+                #[cfg(feature = "gpu")]
+                _ => return Err(refuse(src)),
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -3,7 +3,11 @@
 //! Derivatives from the output y: softmax → y ⊙ (g − Σ g ⊙ y); log_softmax → g − eʸ Σ g.
 
 use super::cpu_kernel;
+#[cfg(feature = "gpu")]
+use super::{ctx, gpu_kernel, mixed};
 use crate::{Result, Storage, Tensor};
+#[cfg(feature = "gpu")]
+use graft_kernels::gpu;
 use graft_kernels::{cpu, AxisSplit};
 
 impl Tensor {
@@ -29,10 +33,19 @@ impl Tensor {
                     cpu::softmax(&x, split, o)
                 }
             }),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(x) => gpu_kernel(name, 5 * n as u64, || {
+                if log {
+                    gpu::log_softmax(ctx(&x), &x, split)
+                } else {
+                    gpu::softmax(ctx(&x), &x, split)
+                }
+            })?,
         };
         let y = Tensor::from_parts(out.clone(), self.shape().to_vec(), None);
         Ok(Tensor::from_op(out, self.shape().to_vec(), name, &[self], move || {
             move |g: &Tensor, _: &[bool]| {
+                g.same_device(name, &y)?;
                 let dx = match (y.storage(), g.storage()) {
                     (Storage::Cpu(y), Storage::Cpu(g)) => cpu_kernel(name, 4 * n as u64, n, |o| {
                         if log {
@@ -41,6 +54,16 @@ impl Tensor {
                             cpu::softmax_backward(&y, &g, split, o)
                         }
                     }),
+                    #[cfg(feature = "gpu")]
+                    (Storage::Gpu(ys), Storage::Gpu(gs)) => gpu_kernel(name, 4 * n as u64, || {
+                        if log {
+                            gpu::log_softmax_backward(ctx(&ys), &ys, &gs, split)
+                        } else {
+                            gpu::softmax_backward(ctx(&ys), &ys, &gs, split)
+                        }
+                    })?,
+                    #[cfg(feature = "gpu")]
+                    _ => return Err(mixed(name, &[&y, g])),
                 };
                 Ok(vec![Some(Tensor::from_storage(dx, y.shape())?)])
             }

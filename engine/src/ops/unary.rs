@@ -6,7 +6,11 @@
 //! recip → −y²; square → 2x; x·c → c; x+c → 1; xᶜ → c·xᶜ⁻¹.
 
 use super::cpu_kernel;
+#[cfg(feature = "gpu")]
+use super::{ctx, gpu_kernel, mixed};
 use crate::{Result, Storage, Tensor};
+#[cfg(feature = "gpu")]
+use graft_kernels::gpu;
 use graft_kernels::{cpu, UnaryOp};
 
 impl Tensor {
@@ -15,6 +19,8 @@ impl Tensor {
         let n = self.numel();
         let out = match self.storage() {
             Storage::Cpu(x) => cpu_kernel(op.name(), n as u64, n, |o| cpu::unary(op, &x, o)),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(x) => gpu_kernel(op.name(), n as u64, || gpu::unary(ctx(&x), op, &x))?,
         };
         let x = self.detach();
         let y = Tensor::from_parts(out.clone(), self.shape().to_vec(), None);
@@ -76,10 +82,17 @@ impl Tensor {
 /// `dx = dy ⊙ op'(x)`, one fused kernel.
 fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     let n = x.numel();
+    dy.same_device(op.name(), x)?;
     let out = match (x.storage(), y.storage(), dy.storage()) {
         (Storage::Cpu(x), Storage::Cpu(y), Storage::Cpu(dy)) => {
             cpu_kernel(op.name(), 2 * n as u64, n, |o| cpu::unary_backward(op, &x, &y, &dy, o))
         }
+        #[cfg(feature = "gpu")]
+        (Storage::Gpu(xs), Storage::Gpu(ys), Storage::Gpu(dys)) => {
+            gpu_kernel(op.name(), 2 * n as u64, || gpu::unary_backward(ctx(&xs), op, &xs, &ys, &dys))?
+        }
+        #[cfg(feature = "gpu")]
+        _ => return Err(mixed(op.name(), &[x, y, dy])),
     };
     Tensor::from_storage(out, x.shape())
 }
