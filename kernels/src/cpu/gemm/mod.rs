@@ -132,9 +132,10 @@ pub(crate) struct Config {
     pub threads: Threads,
 }
 
-/// Below this many multiply-adds a product runs on the calling thread: about 10 µs of work on
-/// one AVX-512 core, several times the cost of waking a rayon worker.
-pub(crate) const PAR_MIN_MACS: usize = 1 << 19;
+/// Below this many multiply-adds a product runs on the calling thread: about 15–20 µs of work on
+/// one AVX-512 core, where splitting no longer beats the two fork-joins (each a few µs on an idle
+/// machine, far more on a busy one) it costs.
+pub(crate) const PAR_MIN_MACS: usize = 1 << 21;
 
 /// Up to this many rows of `op(A)` a product splits over N and reads row-major B in place.
 const SMALL_M: usize = 64;
@@ -241,6 +242,9 @@ fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSp
     let threads = if par { rayon::current_num_threads() } else { 1 };
     // Depth blocks a multiple of 16 floats keep every packed panel 64-byte aligned.
     let depth_blocks = || blocks(k, blk.kc, 16);
+    // A shallow depth block leaves room in L2 for a wider B block: keep its bytes constant, so a
+    // small-k product (the `Gᵀ·X` weight gradient) is not cut into many short column blocks.
+    let col_blocks = |kc: usize| blocks(n, (blk.nc * blk.kc / kc).next_multiple_of(K::NR), K::NR);
     let block = |pc: usize, kc: usize, (jc, nc): (usize, usize)| Block {
         a,
         b,
@@ -255,7 +259,7 @@ fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSp
     };
     if m <= SMALL_M.max(K::MR) {
         for (pc, kc) in depth_blocks() {
-            for cols in blocks(n, blk.nc, K::NR) {
+            for cols in col_blocks(kc) {
                 block(pc, kc, cols).small_m::<K>(&mut a_buf, &mut b_buf, threads);
             }
         }
@@ -265,7 +269,7 @@ fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSp
         // because row blocks are large.
         for rows in blocks(m, blk.mc, K::MR) {
             for (pc, kc) in depth_blocks() {
-                for (q, cols) in blocks(n, blk.nc, K::NR).enumerate() {
+                for (q, cols) in col_blocks(kc).enumerate() {
                     block(pc, kc, cols).large_m::<K>(&mut a_buf, &mut b_buf, rows, q == 0, par);
                 }
             }
