@@ -137,6 +137,9 @@ pub(crate) struct Config {
 /// machine, far more on a busy one) it costs.
 pub(crate) const PAR_MIN_MACS: usize = 1 << 21;
 
+/// Below this many floats a B block is packed on the calling thread.
+const PAR_MIN_PACK: usize = 1 << 16;
+
 /// Up to this many rows of `op(A)` a product splits over N and reads row-major B in place.
 const SMALL_M: usize = 64;
 
@@ -258,7 +261,9 @@ fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSp
         load_c: spec.accumulate || pc > 0,
     };
     if m <= SMALL_M.max(K::MR) {
-        for (pc, kc) in depth_blocks() {
+        // Each depth block costs a fork-join, which on a virtual machine can cost as much as a
+        // skinny product's work; twice the depth still keeps one A panel within L1.
+        for (pc, kc) in blocks(k, 2 * blk.kc, 16) {
             for cols in col_blocks(kc) {
                 block(pc, kc, cols).small_m::<K>(&mut a_buf, &mut b_buf, threads);
             }
@@ -357,7 +362,8 @@ impl Block<'_> {
             let (j0, cols) = self.panel_cols::<K>(jr);
             K::pack_b(dst, self.b, self.pc, kc, j0, cols);
         };
-        if par && tiles_n > 1 {
+        // A small B block packs faster than a fork-join hands it out.
+        if par && tiles_n > 1 && b_pack.len() >= PAR_MIN_PACK {
             b_pack.par_chunks_mut(kc * K::NR).enumerate().for_each(pack_panel);
         } else {
             b_pack.chunks_mut(kc * K::NR).enumerate().for_each(pack_panel);
