@@ -1,6 +1,7 @@
 //! graft's nn layer: the [`Module`] trait, [`Sequential`], layers with PyTorch weight layouts,
 //! initialisers, losses, metrics, optimisers, and file formats.
 
+pub mod checkpoint;
 pub mod data;
 mod error;
 pub mod formats;

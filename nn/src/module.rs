@@ -50,6 +50,19 @@ pub trait Module: Send + Sync {
         None
     }
 
+    /// The states of the random-number generators the module draws from while training
+    /// (dropout masks), by name (`rng` for a layer, `3.rng` inside a [`Sequential`](crate::Sequential)),
+    /// so a checkpoint can save them and a resumed run draw the same numbers.
+    fn named_rng_states(&self) -> Vec<(String, [u64; 4])> {
+        Vec::new()
+    }
+
+    /// Restores a generator named as [`Module::named_rng_states`] names it; returns whether
+    /// `name` named one.
+    fn set_rng_state(&self, _name: &str, _state: [u64; 4]) -> bool {
+        false
+    }
+
     /// `named_parameters` followed by `named_buffers`: PyTorch's `state_dict()`.
     fn state_dict(&self) -> Vec<(String, Tensor)> {
         let mut all = self.named_parameters();

@@ -175,6 +175,16 @@ impl Module for Sequential {
         // Per layer: parameters then buffers, as PyTorch orders a state dict.
         self.iter().flat_map(|(n, l)| l.state_dict().into_iter().map(move |(p, t)| (format!("{n}.{p}"), t))).collect()
     }
+    fn named_rng_states(&self) -> Vec<(String, [u64; 4])> {
+        self.iter()
+            .flat_map(|(n, l)| l.named_rng_states().into_iter().map(move |(r, s)| (format!("{n}.{r}"), s)))
+            .collect()
+    }
+    fn set_rng_state(&self, name: &str, state: [u64; 4]) -> bool {
+        self.iter().any(|(n, l)| {
+            name.strip_prefix(n.as_str()).and_then(|r| r.strip_prefix('.')).is_some_and(|r| l.set_rng_state(r, state))
+        })
+    }
     fn set_training(&self, training: bool) {
         self.layers.iter().for_each(|(_, l)| l.set_training(training))
     }

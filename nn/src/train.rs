@@ -104,6 +104,41 @@ pub fn fit(
     config: &FitConfig,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<History> {
+    fit_resumable(model, optimizer, train, val, config, None, &mut |_, _| Ok(()), progress)
+}
+
+/// Where a [`fit`] run stands between epochs: with the model's and the optimiser's state,
+/// enough to continue it exactly as if it had never stopped (see [`crate::checkpoint`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitState {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// The state of the shuffling generator after those epochs ([`Rng::state`]).
+    pub rng: [u64; 4],
+    /// Records of the completed epochs.
+    pub history: History,
+}
+
+/// [`fit`] that can start from a saved position and reports its position after every epoch.
+///
+/// With `resume = Some(state)`, the first `state.epochs_done` epochs are taken as done: their
+/// records are `state.history`, and shuffling continues from `state.rng`. The caller restores
+/// the model's weights and generators and the optimiser's state (what
+/// [`Checkpoint`](crate::checkpoint::Checkpoint) saves). After each epoch, once its record is
+/// in the history, `on_epoch_end` receives the position and the optimiser; an error from it
+/// stops training with that error. Given the same restored state, the remaining epochs compute
+/// exactly what an uninterrupted run computes, bit for bit.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_resumable(
+    model: &dyn Module,
+    optimizer: &mut dyn Optimizer,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    config: &FitConfig,
+    resume: Option<FitState>,
+    on_epoch_end: &mut dyn FnMut(&FitState, &dyn Optimizer) -> Result<()>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<History> {
     check_compatible(config.loss, config.metric, train.targets(), "the training set")?;
     if let Some(val) = val {
         check_compatible(config.loss, config.metric, val.targets(), "the validation set")?;
@@ -119,10 +154,22 @@ pub fn fit(
             "no parameter of the model requires grad, so training would change nothing — unfreeze some layers".into(),
         ));
     }
+    let (first, mut rng, mut history) = match resume {
+        None => (1, Rng::new(config.seed), History::default()),
+        Some(s) => {
+            if s.epochs_done > config.epochs || s.history.epochs.len() != s.epochs_done {
+                return Err(NnError::Data(format!(
+                    "cannot resume after epoch {} of a {}-epoch run ({} epochs recorded)",
+                    s.epochs_done,
+                    config.epochs,
+                    s.history.epochs.len()
+                )));
+            }
+            (s.epochs_done + 1, Rng::from_state(s.rng), s.history)
+        }
+    };
     let _mode = ModeGuard::set(model, true);
-    let mut rng = Rng::new(config.seed);
-    let mut history = History::default();
-    for epoch in 1..=config.epochs {
+    for epoch in first..=config.epochs {
         let start = Instant::now();
         let batches = train.batches(config.batch_size, config.shuffle.then_some(&mut rng))?;
         let steps = batches.len();
@@ -165,6 +212,9 @@ pub fn fit(
         };
         progress(Progress::EpochEnd(record.clone()));
         history.epochs.push(record);
+        let state = FitState { epochs_done: epoch, rng: rng.state(), history };
+        on_epoch_end(&state, &*optimizer)?;
+        history = state.history;
     }
     Ok(history)
 }

@@ -5,6 +5,7 @@ use super::progress::Bar;
 use super::svg::write_curves;
 use super::{model, CliResult, Common};
 use clap::Args;
+use graft::nn::checkpoint::{fit_checkpointed, CheckpointOptions};
 use graft::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use graft::nn::spec::parse_spec;
 use graft::nn::train::{fit, FitConfig, LossKind, MetricKind};
@@ -47,6 +48,14 @@ pub struct TrainArgs {
     /// Learning curves (SVG); defaults to the model path with .svg.
     #[arg(long)]
     curves: Option<PathBuf>,
+    /// Write a checkpoint (model, optimiser, generators, history) to PATH after every epoch,
+    /// atomically, so a killed run loses at most one epoch.
+    #[arg(long, value_name = "PATH")]
+    checkpoint: Option<PathBuf>,
+    /// Continue from --checkpoint PATH; the command must be the one that wrote it (more
+    /// --epochs may be given to extend a finished run).
+    #[arg(long, requires = "checkpoint")]
+    resume: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -94,7 +103,30 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
         val.len()
     );
     let mut bar = Bar::new("train");
-    let history = fit(&net, opt.as_mut(), &train, Some(&val), &config, &mut |p| bar.update(&p))?;
+    let history = match &a.checkpoint {
+        Some(path) => {
+            if a.resume && !path.exists() {
+                return Err(format!("--resume: {}: no such checkpoint", path.display()).into());
+            }
+            let fingerprint = vec![
+                ("command".into(), "train".into()),
+                ("spec".into(), net.spec()),
+                ("seed".into(), a.common.seed.to_string()),
+                ("optimizer".into(), a.optimizer.clone()),
+                ("lr".into(), a.lr.to_string()),
+                ("momentum".into(), a.momentum.to_string()),
+                ("data".into(), format!("train {} samples, validation {} samples", train.len(), val.len())),
+                ("sample_shape".into(), format!("{:?}", train.sample_shape())),
+                ("classes".into(), a.classes.clone().unwrap_or_default()),
+                ("val_split".into(), if a.val.is_some() { "-".into() } else { a.val_split.to_string() }),
+                ("layout".into(), a.common.layout.clone()),
+                ("normalize".into(), a.common.normalize.clone().unwrap_or_default()),
+            ];
+            let options = CheckpointOptions { path: path.clone(), resume: a.resume, config: fingerprint };
+            fit_checkpointed(&net, opt.as_mut(), &train, Some(&val), &config, &options, &mut |p| bar.update(&p))?
+        }
+        None => fit(&net, opt.as_mut(), &train, Some(&val), &config, &mut |p| bar.update(&p))?,
+    };
     model::save(&net, &a.out)?;
     let curves = a.curves.unwrap_or_else(|| a.out.with_extension("svg"));
     write_curves(&curves, &format!("graft train: {}", a.spec), &[("train".into(), history.epochs.clone())])?;

@@ -6,11 +6,13 @@ use super::progress::Bar;
 use super::svg::write_curves;
 use super::{model, CliResult, Common};
 use clap::Args;
+use graft::nn::checkpoint::CheckpointOptions;
 use graft::nn::spec::parse_spec;
 use graft::nn::train::{evaluate, LossKind, MetricKind};
 use graft::nn::{Module, Sequential};
 use graft::transfer::{
-    clone_model, count_units, drop_top_units, graft_head, keep_units, output_shape, run_schedule, Schedule,
+    clone_model, count_units, drop_top_units, graft_head, keep_units, output_shape, run_schedule,
+    run_schedule_checkpointed, Schedule,
 };
 use std::path::PathBuf;
 
@@ -55,6 +57,14 @@ pub struct TransferArgs {
     /// Learning curves (SVG); defaults to the model path with .svg.
     #[arg(long)]
     curves: Option<PathBuf>,
+    /// Write a checkpoint (model, optimiser, generators, phase and epoch, history) to PATH
+    /// after every epoch and every phase, atomically.
+    #[arg(long, value_name = "PATH")]
+    checkpoint: Option<PathBuf>,
+    /// Continue from --checkpoint PATH, mid-phase if need be; the command must be the one that
+    /// wrote it (same model, head, phases, data, seed).
+    #[arg(long, requires = "checkpoint")]
+    resume: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -103,7 +113,33 @@ pub fn run(a: TransferArgs) -> CliResult<()> {
         feature_cache: !a.no_cache,
     };
     let mut bars: Vec<Bar> = schedule.phases.iter().map(|p| Bar::new(&p.name)).collect();
-    let result = run_schedule(&model, &schedule, &train, val.as_ref(), &mut |p| bars[p.phase].update(&p.event))?;
+    let mut report = |p: graft::transfer::PhaseProgress| bars[p.phase].update(&p.event);
+    let result = match &a.checkpoint {
+        Some(path) => {
+            if a.resume && !path.exists() {
+                return Err(format!("--resume: {}: no such checkpoint", path.display()).into());
+            }
+            let fingerprint = vec![
+                ("command".into(), "transfer".into()),
+                ("spec".into(), model.spec()),
+                ("seed".into(), a.common.seed.to_string()),
+                (
+                    "data".into(),
+                    format!(
+                        "train {} samples, validation {} samples",
+                        train.len(),
+                        val.as_ref().map_or(0, |v| v.len())
+                    ),
+                ),
+                ("sample_shape".into(), format!("{:?}", train.sample_shape())),
+                ("layout".into(), a.common.layout.clone()),
+                ("normalize".into(), a.common.normalize.clone().unwrap_or_default()),
+            ];
+            let options = CheckpointOptions { path: path.clone(), resume: a.resume, config: fingerprint };
+            run_schedule_checkpointed(&model, &schedule, &train, val.as_ref(), &options, &mut report)?
+        }
+        None => run_schedule(&model, &schedule, &train, val.as_ref(), &mut report)?,
+    };
     let test_result =
         test.as_ref().map(|t| evaluate(&model, t, 256, LossKind::CrossEntropy, MetricKind::Accuracy)).transpose()?;
     model::save(&model, &a.out)?;

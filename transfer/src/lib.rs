@@ -18,7 +18,10 @@ pub use cache::{cache_features, cacheable_prefix};
 pub use error::{Result, TransferError};
 pub use mask::TrainableMask;
 pub use mode::{set_training_mode, MaskedModel};
-pub use phase::{run_schedule, OptimizerSpec, Phase, PhaseProgress, PhaseResult, Schedule, ScheduleResult, Trainable};
+pub use phase::{
+    run_schedule, run_schedule_checkpointed, OptimizerSpec, Phase, PhaseProgress, PhaseResult, Schedule,
+    ScheduleResult, Trainable,
+};
 pub use surgery::{clone_model, drop_top_units, graft_head, keep_units, output_shape, submodel};
 pub use sweep::{sweep, SweepConfig, SweepData, SweepReport, Trial, UNFREEZE_ALL};
 pub use units::{count_units, layer_units, unit_start};

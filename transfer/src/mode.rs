@@ -49,6 +49,12 @@ impl Module for MaskedModel<'_> {
     fn named_buffers(&self) -> Vec<(String, graft_engine::Tensor)> {
         self.0.named_buffers()
     }
+    fn named_rng_states(&self) -> Vec<(String, [u64; 4])> {
+        self.0.named_rng_states()
+    }
+    fn set_rng_state(&self, name: &str, state: [u64; 4]) -> bool {
+        self.0.set_rng_state(name, state)
+    }
     fn set_training(&self, training: bool) {
         set_training_mode(self.0, training)
     }

@@ -35,6 +35,17 @@ impl Module for Dropout {
         };
         x.mul(&Tensor::from_vec(mask, x.shape())?.to_device(&x.device())?)
     }
+    fn named_rng_states(&self) -> Vec<(String, [u64; 4])> {
+        let rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        vec![("rng".to_string(), rng.state())]
+    }
+    fn set_rng_state(&self, name: &str, state: [u64; 4]) -> bool {
+        if name != "rng" {
+            return false;
+        }
+        *self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Rng::from_state(state);
+        true
+    }
     fn set_training(&self, training: bool) {
         self.training.set(training)
     }

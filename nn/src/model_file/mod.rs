@@ -31,10 +31,10 @@
 //! # Ok::<(), graft_nn::NnError>(())
 //! ```
 
-mod read;
+pub(crate) mod read;
 mod strict;
 mod summary;
-mod write;
+pub(crate) mod write;
 
 pub use summary::{FileSummary, TensorSummary};
 

@@ -53,7 +53,7 @@ pub(crate) fn encode(model: &dyn Module) -> Result<Vec<u8>> {
 }
 
 /// `s` as a JSON string literal.
-fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -82,10 +82,19 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
 /// Writes `bytes` to a new temporary file in `path`'s directory, flushes it to disk, and
 /// renames it over `path`: readers see the old file or the whole new one, never a part.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, "model", &|| {})
+}
+
+/// [`write_atomic`] naming `what` is written in its error, with `midway` called once half the
+/// bytes are in the temporary file (tests use it to die in the middle of a write).
+pub(crate) fn write_atomic_with(path: &Path, bytes: &[u8], what: &str, midway: &dyn Fn()) -> Result<()> {
     let tmp = temp_path(path)?;
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
+        let (first, rest) = bytes.split_at(bytes.len() / 2);
+        f.write_all(first)?;
+        midway();
+        f.write_all(rest)?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
@@ -94,7 +103,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        NnError::Model(format!("{}: cannot write the model: {e}", path.display()))
+        NnError::Model(format!("{}: cannot write the {what}: {e}", path.display()))
     })
 }
 

@@ -1,4 +1,4 @@
-use super::Optimizer;
+use super::{checked_state, Optimizer, OptimizerState, ParamState};
 use graft_engine::{no_grad, Result, Tensor};
 use std::collections::HashMap;
 
@@ -91,6 +91,36 @@ impl Optimizer for Adam {
     }
     fn reset_state(&mut self) {
         self.state.clear();
+    }
+    /// `exp_avg` (m), `exp_avg_sq` (v) and the step count `t` of each parameter stepped so far
+    /// (PyTorch's names).
+    fn state(&self) -> crate::Result<OptimizerState> {
+        let mut params = std::collections::BTreeMap::new();
+        for (i, p) in self.params.iter().enumerate() {
+            if let Some(s) = self.state.get(&p.id()) {
+                let buffers =
+                    [("exp_avg".to_string(), s.m.deep_clone()?), ("exp_avg_sq".to_string(), s.v.deep_clone()?)]
+                        .into_iter()
+                        .collect();
+                params.insert(i, ParamState { buffers, step: Some(u64::try_from(s.t).unwrap_or(0)) });
+            }
+        }
+        Ok(OptimizerState { kind: "adam".into(), params })
+    }
+    fn load_state(&mut self, state: &OptimizerState) -> crate::Result<()> {
+        let loaded = checked_state("adam", &self.params, state, &["exp_avg", "exp_avg_sq"])?;
+        let mut fresh = HashMap::with_capacity(loaded.len());
+        for (i, t, step) in loaded {
+            let [m, v]: [Tensor; 2] = t.try_into().map_err(|_| {
+                crate::NnError::Model(format!("optimizer state of parameter #{i} has the wrong number of buffers"))
+            })?;
+            let t = step.and_then(|s| i32::try_from(s).ok()).ok_or_else(|| {
+                crate::NnError::Model(format!("optimizer state of parameter #{i} has no valid step count"))
+            })?;
+            fresh.insert(self.params[i].id(), Moments { m, v, t });
+        }
+        self.state = fresh;
+        Ok(())
     }
 }
 

@@ -17,7 +17,34 @@ mod sgd;
 pub use adam::{Adam, AdamConfig};
 pub use sgd::{Sgd, SgdConfig};
 
+use crate::NnError;
 use graft_engine::{Result, Tensor};
+use std::collections::BTreeMap;
+
+/// The per-parameter state of one parameter: named buffers (`momentum`, `exp_avg`,
+/// `exp_avg_sq`) and, for optimisers that count them, the number of steps taken.
+#[derive(Clone, Debug, Default)]
+pub struct ParamState {
+    /// Buffers by name, each shaped like the parameter.
+    pub buffers: BTreeMap<String, Tensor>,
+    /// Steps this parameter has been updated (Adam's `t`); `None` when not counted.
+    pub step: Option<u64>,
+}
+
+/// Everything an optimiser remembers between steps, for checkpoints.
+///
+/// Entries are keyed by the parameter's **position** in [`Optimizer::parameters`], not by a
+/// tensor's identity, so the state survives a restart: rebuild the optimiser over the same
+/// parameters in the same order and call [`Optimizer::load_state`].
+/// [`crate::checkpoint`] turns positions into state-dict names when it writes a file, and back
+/// when it reads one, so a checkpoint names each buffer by its parameter (`0.weight`).
+#[derive(Clone, Debug, Default)]
+pub struct OptimizerState {
+    /// Which optimiser wrote it (`sgd`, `adam`); loading into another kind is refused.
+    pub kind: String,
+    /// State by position in [`Optimizer::parameters`]; parameters never stepped have none.
+    pub params: BTreeMap<usize, ParamState>,
+}
 
 /// Updates parameters from their gradients.
 pub trait Optimizer: Send {
@@ -33,4 +60,53 @@ pub trait Optimizer: Send {
     fn parameters(&self) -> &[Tensor];
     /// Forgets all per-parameter state (momentum, moments, step counts).
     fn reset_state(&mut self);
+    /// A copy of the per-parameter state (momentum buffers, moments, step counts), keyed by
+    /// position in [`Optimizer::parameters`]; see [`OptimizerState`].
+    fn state(&self) -> crate::Result<OptimizerState>;
+    /// Replaces the per-parameter state with `state` (from [`Optimizer::state`] of an optimiser
+    /// of the same kind over parameters of the same shapes in the same order). On error the
+    /// current state is kept.
+    fn load_state(&mut self, state: &OptimizerState) -> crate::Result<()>;
+}
+
+/// A parameter's position, its buffers (in the order asked for) and its step count.
+pub(crate) type LoadedState = (usize, Vec<Tensor>, Option<u64>);
+
+/// Checks `state` against `params` and `kind`, returning the buffer copies by position on each
+/// parameter's device (shared by the optimisers' `load_state`).
+pub(crate) fn checked_state(
+    kind: &str,
+    params: &[Tensor],
+    state: &OptimizerState,
+    buffers: &[&str],
+) -> crate::Result<Vec<LoadedState>> {
+    if state.kind != kind {
+        return Err(NnError::Model(format!("optimizer state of kind `{}` cannot be loaded into {kind}", state.kind)));
+    }
+    let mut out = Vec::with_capacity(state.params.len());
+    for (&i, s) in &state.params {
+        let p = params.get(i).ok_or_else(|| {
+            NnError::Model(format!(
+                "optimizer state for parameter #{i}, but the optimizer has {} parameters",
+                params.len()
+            ))
+        })?;
+        let mut tensors = Vec::with_capacity(buffers.len());
+        for &name in buffers {
+            let b = s
+                .buffers
+                .get(name)
+                .ok_or_else(|| NnError::Model(format!("optimizer state of parameter #{i} lacks `{name}`")))?;
+            if b.shape() != p.shape() {
+                return Err(NnError::Model(format!(
+                    "optimizer state `{name}` of parameter #{i} has shape {:?}, the parameter {:?}",
+                    b.shape(),
+                    p.shape()
+                )));
+            }
+            tensors.push(b.to_device(&p.device())?.deep_clone()?.detach());
+        }
+        out.push((i, tensors, s.step));
+    }
+    Ok(out)
 }

@@ -1,4 +1,4 @@
-use super::Optimizer;
+use super::{checked_state, Optimizer, OptimizerState, ParamState};
 use graft_engine::{no_grad, Result, Tensor};
 use std::collections::HashMap;
 
@@ -65,6 +65,27 @@ impl Optimizer for Sgd {
     }
     fn reset_state(&mut self) {
         self.velocity.clear();
+    }
+    /// One `momentum` buffer per parameter stepped with momentum (PyTorch's `momentum_buffer`).
+    fn state(&self) -> crate::Result<OptimizerState> {
+        let mut params = std::collections::BTreeMap::new();
+        for (i, p) in self.params.iter().enumerate() {
+            if let Some(b) = self.velocity.get(&p.id()) {
+                let buffers = [("momentum".to_string(), b.deep_clone()?)].into_iter().collect();
+                params.insert(i, ParamState { buffers, step: None });
+            }
+        }
+        Ok(OptimizerState { kind: "sgd".into(), params })
+    }
+    fn load_state(&mut self, state: &OptimizerState) -> crate::Result<()> {
+        let loaded = checked_state("sgd", &self.params, state, &["momentum"])?;
+        self.velocity.clear();
+        for (i, mut t, _) in loaded {
+            if let Some(b) = t.pop() {
+                self.velocity.insert(self.params[i].id(), b);
+            }
+        }
+        Ok(())
     }
 }
 
