@@ -24,10 +24,14 @@ pub use conv::Conv2dOptions;
 pub use pool::Pool2dOptions;
 
 /// Runs a CPU kernel that fills a fresh buffer of `len` elements, counting one launch of `kind`.
+/// An empty result needs no work, so the kernel is not called for one (several kernels split
+/// their output into per-image chunks, and a chunk of size 0 would panic).
 pub(crate) fn cpu_kernel(kind: &'static str, flops: u64, len: usize, f: impl FnOnce(&mut [f32])) -> Storage {
     stats::record(kind, flops);
     let mut out = vec![0.0; len];
-    f(&mut out);
+    if len > 0 {
+        f(&mut out);
+    }
     Storage::Cpu(Arc::new(out))
 }
 
