@@ -105,7 +105,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
     }
     let model = parse_spec(spec, 0)
         .map_err(|e| NnError::Model(format!("{}: the stored architecture does not parse: {e}", file.label)))?;
-    strict::load_into(&model, &file, LoadOptions::default())?;
+    strict::load_into(&model, &file, LoadOptions::default(), &|part| bytes.release(part))?;
     Ok(model)
 }
 
@@ -130,13 +130,13 @@ pub fn load_state_dict(model: &dyn Module, path: impl AsRef<Path>, options: Load
     let path = path.as_ref();
     let bytes = read::read_file(path)?;
     let file = read::parse(&bytes, &path.display().to_string())?;
-    strict::load_into(model, &file, options)
+    strict::load_into(model, &file, options, &|part| bytes.release(part))
 }
 
 /// [`load_state_dict`] from the bytes of a `.safetensors` file.
 pub fn load_state_dict_from_bytes(model: &dyn Module, bytes: &[u8], options: LoadOptions) -> Result<()> {
     let file = read::parse(bytes, "<safetensors bytes>")?;
-    strict::load_into(model, &file, options)
+    strict::load_into(model, &file, options, &|_| {})
 }
 
 /// Names, dtypes, shapes and metadata of a `.safetensors` file (values are not converted).

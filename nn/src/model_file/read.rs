@@ -25,9 +25,65 @@ pub(crate) struct ParsedFile<'a> {
     pub tensors: BTreeMap<String, RawTensor<'a>>,
 }
 
-/// Reads a whole file, naming it in the error.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| NnError::Model(format!("{}: cannot read the file: {e}", path.display())))
+/// A file's bytes: memory-mapped where the platform allows, else read into memory.
+pub(crate) enum FileBytes {
+    /// The file mapped read-only: its pages are read on first touch and belong to the page
+    /// cache, so loading a model holds no second private copy of the file.
+    Mapped(memmap2::Mmap),
+    /// The file read into memory (empty files, pipes, platforms without mapping).
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Read(v) => v,
+        }
+    }
+}
+
+impl FileBytes {
+    /// Tells the system that `part` (a slice of these bytes) has been used up, so a mapped
+    /// file's pages can leave memory at once instead of staying resident until the map is
+    /// dropped. Loading calls it after each tensor is converted, so at any moment a load holds
+    /// the model plus about one tensor, not the whole file. Does nothing for read bytes.
+    pub(crate) fn release(&self, part: &[u8]) {
+        #[cfg(unix)]
+        if let FileBytes::Mapped(map) = self {
+            let offset = (part.as_ptr() as usize).wrapping_sub(map.as_ptr() as usize);
+            if offset <= map.len() && part.len() <= map.len() - offset {
+                // SAFETY: MADV_DONTNEED on a read-only shared file mapping only drops cached
+                // pages; touching them again reads them back from the file, so no byte that
+                // is still borrowed changes.
+                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, part.len()) };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = part;
+    }
+}
+
+/// Opens a whole file, naming it in the error: memory-mapped when it is a non-empty regular
+/// file, read otherwise.
+pub(crate) fn read_file(path: &Path) -> Result<FileBytes> {
+    let err = |e: std::io::Error| NnError::Model(format!("{}: cannot read the file: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(err)?;
+    let meta = file.metadata().map_err(err)?;
+    if meta.is_file() && meta.len() > 0 {
+        // SAFETY: the map is read-only and lives only while the file is parsed and copied
+        // into tensors. As with every mmap-based loader (safetensors' own, candle), a process
+        // that truncates or rewrites the file during that time may change or withdraw the
+        // bytes under us; graft writes its files by atomic rename, never in place, so its own
+        // writers cannot. Every offset is checked against the map's length before it is read.
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+            return Ok(FileBytes::Mapped(map));
+        }
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(err)?;
+    Ok(FileBytes::Read(bytes))
 }
 
 fn damaged(label: &str, what: &str) -> NnError {
@@ -89,6 +145,30 @@ pub(crate) fn dtype_name(d: Dtype) -> String {
 }
 
 impl RawTensor<'_> {
+    /// Whether [`RawTensor::to_f32`] can convert this dtype (checked before anything is
+    /// converted, so a refused file changes nothing).
+    pub(crate) fn check_convertible(&self) -> std::result::Result<(), String> {
+        match self.dtype {
+            Dtype::F32
+            | Dtype::F64
+            | Dtype::F16
+            | Dtype::BF16
+            | Dtype::I64
+            | Dtype::U64
+            | Dtype::I32
+            | Dtype::U32
+            | Dtype::I16
+            | Dtype::U16
+            | Dtype::I8
+            | Dtype::U8
+            | Dtype::BOOL => Ok(()),
+            other => Err(format!(
+                "dtype {} cannot be converted to f32 (graft reads float, integer and bool tensors)",
+                dtype_name(other)
+            )),
+        }
+    }
+
     /// The values widened or narrowed to f32: floats round to nearest, integers and booleans
     /// convert by value (exact up to 2²⁴). FP8 dtypes are refused.
     pub(crate) fn to_f32(&self) -> std::result::Result<Vec<f32>, String> {

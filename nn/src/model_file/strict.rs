@@ -1,7 +1,7 @@
 //! Strict loading: every model tensor found with its shape, nothing left over, or one error
 //! listing every problem; the model changes only when everything matches.
 
-use super::read::{dtype_name, natural_cmp, ParsedFile};
+use super::read::{dtype_name, natural_cmp, ParsedFile, RawTensor};
 use super::LoadOptions;
 use crate::module::Module;
 use crate::{NnError, Result};
@@ -38,14 +38,21 @@ fn same_shape(file: &[usize], model: &[usize]) -> bool {
 }
 
 /// Matches `file` against `model` by name and writes the values in with `Tensor::set_data`.
-pub(crate) fn load_into(model: &dyn Module, file: &ParsedFile<'_>, options: LoadOptions) -> Result<()> {
+/// Loads `file` into `model` strictly; `release` is told each tensor's bytes once they are
+/// converted (see [`FileBytes::release`](super::read::FileBytes::release)).
+pub(crate) fn load_into(
+    model: &dyn Module,
+    file: &ParsedFile<'_>,
+    options: LoadOptions,
+    release: &dyn Fn(&[u8]),
+) -> Result<()> {
     let expected = model.state_dict();
     let mut dense = HashSet::new();
     if options.keras_dense_transpose {
         linear_weights(model, "", &mut dense);
     }
     let (mut missing, mut shapes, mut dtypes) = (Vec::new(), Vec::new(), Vec::new());
-    let mut ready: Vec<(Tensor, Tensor)> = Vec::with_capacity(expected.len());
+    let mut ready: Vec<(Tensor, &RawTensor<'_>, bool)> = Vec::with_capacity(expected.len());
     let mut known = HashSet::new();
     for (name, target) in &expected {
         if !known.insert(name.as_str()) {
@@ -71,16 +78,11 @@ pub(crate) fn load_into(model: &dyn Module, file: &ParsedFile<'_>, options: Load
             shapes.push(format!("{name}: file {:?}, model {want:?}{hint}", raw.shape));
             continue;
         }
-        let values = match raw.to_f32() {
-            Ok(v) if keras => transpose(&v, raw.shape[0], raw.shape[1]),
-            Ok(v) => v,
-            Err(e) => {
-                dtypes.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
-        let value = Tensor::from_vec(values, want)?.to_device(&target.device())?;
-        ready.push((target.clone(), value));
+        if let Err(e) = raw.check_convertible() {
+            dtypes.push(format!("{name}: {e}"));
+            continue;
+        }
+        ready.push((target.clone(), raw, keras));
     }
     let mut unexpected: Vec<String> = file
         .tensors
@@ -114,8 +116,14 @@ pub(crate) fn load_into(model: &dyn Module, file: &ParsedFile<'_>, options: Load
         }
         return Err(NnError::Model(msg));
     }
-    for (target, value) in ready {
+    // Everything fits: convert and store one tensor at a time, so loading holds at most one
+    // converted tensor beside the model and the (mapped) file.
+    for (target, raw, keras) in ready {
+        let values = raw.to_f32().map_err(|e| NnError::Model(format!("{}: {e}", file.label)))?;
+        let values = if keras { transpose(&values, raw.shape[0], raw.shape[1]) } else { values };
+        let value = Tensor::from_vec(values, target.shape())?.to_device(&target.device())?;
         target.set_data(&value)?;
+        release(raw.data);
     }
     Ok(())
 }
