@@ -20,6 +20,9 @@ struct Shape {
     tb: bool,
 }
 
+/// One library's `out = op(A) · op(B)` for a shape.
+type GemmFn = fn(Shape, &[f32], &[f32], &mut [f32]);
+
 fn data(len: usize, seed: u32) -> Vec<f32> {
     (0..len as u32)
         .map(|i| ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 16) % 2001) as f32 / 1000.0 - 1.0)
@@ -99,7 +102,7 @@ fn run(c: &mut Criterion, group_name: &str, shapes: &[Shape]) {
         let b = data(s.k * s.n, 2);
         let mut out = vec![0.0f32; s.m * s.n];
         group.throughput(Throughput::Elements(2 * (s.m * s.n * s.k) as u64));
-        let impls: [(&str, fn(Shape, &[f32], &[f32], &mut [f32])); 3] =
+        let impls: [(&str, GemmFn); 3] =
             [("graft", graft), ("gemm", gemm_crate), ("matrixmultiply", matrixmultiply_crate)];
         for (lib, f) in impls {
             group

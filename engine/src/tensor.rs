@@ -215,6 +215,20 @@ impl Tensor {
         Ok(Tensor::from_parts(storage, self.shape().to_vec(), None))
     }
 
+    /// Moves this tensor's data to `device` in place, so every clone (a layer's parameter and
+    /// the optimiser's handle to it) sees the move. Any gradient is dropped. Use it to put a
+    /// model's parameters on a device; ops use [`Tensor::to_device`], which copies.
+    pub fn move_to(&self, device: &Device) -> Result<()> {
+        if &self.device() == device {
+            return Ok(());
+        }
+        let storage = Storage::from_vec(self.to_vec()?, device)?;
+        *self.0.storage.write().expect("tensor storage lock is never poisoned: no code panics while holding it") =
+            storage;
+        self.zero_grad();
+        Ok(())
+    }
+
     /// Resolves a possibly negative axis against this tensor's rank.
     pub(crate) fn axis(&self, op: &'static str, axis: isize) -> Result<usize> {
         resolve_axis(op, axis, self.rank())

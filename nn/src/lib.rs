@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod data;
+mod device;
 mod error;
 pub mod formats;
 pub mod init;
@@ -16,6 +17,7 @@ mod sequential;
 pub mod spec;
 pub mod train;
 
+pub use device::{module_device, move_to_device};
 pub use error::{NnError, Result};
 pub use model_file::{
     inspect, load_model, load_model_with_spec, load_state_dict, load_state_dict_from_bytes, save_model, FileSummary,

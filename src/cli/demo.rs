@@ -66,11 +66,13 @@ fn head(features: &[usize], seed: u64) -> graft::transfer::Result<Sequential> {
 }
 
 pub fn run(a: DemoArgs) -> CliResult<()> {
-    let _device = model::device(&a.device)?;
+    let device = model::device(&a.device)?;
     let model_a_path = a.data.join("model_a.safetensors");
     let model_a = model::load(&model_a_path, None)?;
-    let (train, val, test) = (task_b(&a.data, "train")?, task_b(&a.data, "val")?, task_b(&a.data, "test")?);
-    println!("model A: {}  ({})", model_a.spec(), model_a_path.display());
+    graft::nn::move_to_device(&model_a, &device)?;
+    let split = |name: &str| -> CliResult<Dataset> { Ok(task_b(&a.data, name)?.to_device(&device)?) };
+    let (train, val, test) = (split("train")?, split("val")?, split("test")?);
+    println!("model A: {}  ({}, on {device})", model_a.spec(), model_a_path.display());
     println!(
         "task B: T-shirt/top vs pullover — {} train, {} validation, {} test images\n",
         train.len(),
@@ -85,6 +87,7 @@ pub fn run(a: DemoArgs) -> CliResult<()> {
 
     // 1. From scratch: A's architecture with a new head, random weights, everything trainable.
     let scratch = parse_spec(&format!("{},linear(100,2)", trunk_a.spec()), a.seed)?;
+    graft::nn::move_to_device(&scratch, &device)?;
     let phases = vec![Phase {
         name: "scratch".into(),
         trainable: Trainable::All,

@@ -23,18 +23,8 @@ pub fn save(model: &Sequential, path: &Path) -> CliResult<()> {
     Ok(())
 }
 
-/// The device named by `--device`.
+/// The device named by `--device`: `cpu`, `gpu` (an error naming the cause when no GPU is
+/// usable), or `auto` (the GPU when usable, else the CPU, saying why once).
 pub fn device(name: &str) -> CliResult<Device> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        "gpu" | "auto" => {
-            if name == "auto" {
-                eprintln!("note: no GPU back end in this build; using the CPU");
-                Ok(Device::Cpu)
-            } else {
-                Err("--device gpu: this build of graft has no GPU back end; use --device cpu".into())
-            }
-        }
-        other => Err(format!("--device {other}: use cpu, gpu or auto").into()),
-    }
+    Ok(Device::parse(name)?)
 }

@@ -43,9 +43,10 @@ pub struct PredictArgs {
 }
 
 pub fn run_eval(a: EvalArgs) -> CliResult<()> {
-    let _device = model::device(&a.common.device)?;
+    let device = model::device(&a.common.device)?;
     let net = model::load(&a.model, a.spec.as_deref())?;
-    let data = load_dataset(&a.data, &load_options(&a.common)?)?;
+    graft::nn::move_to_device(&net, &device)?;
+    let data = load_dataset(&a.data, &load_options(&a.common)?)?.to_device(&device)?;
     let r = evaluate(&net, &data, 256, LossKind::CrossEntropy, MetricKind::Accuracy)?;
     println!("{:<10} {:>10} {:>10}", "samples", "loss", "accuracy");
     println!("{:<10} {:>10.4} {:>10.4}", data.len(), r.loss, r.metric.unwrap_or(f32::NAN));
@@ -53,9 +54,10 @@ pub fn run_eval(a: EvalArgs) -> CliResult<()> {
 }
 
 pub fn run_predict(a: PredictArgs) -> CliResult<()> {
-    let _device = model::device(&a.common.device)?;
+    let device = model::device(&a.common.device)?;
     let net = model::load(&a.model, a.spec.as_deref())?;
-    let data = load_dataset(&a.data, &load_options(&a.common)?)?;
+    graft::nn::move_to_device(&net, &device)?;
+    let data = load_dataset(&a.data, &load_options(&a.common)?)?.to_device(&device)?;
     net.set_training(false);
     let outputs = no_grad(|| -> CliResult<Tensor> {
         let mut parts = Vec::new();

@@ -61,11 +61,12 @@ pub fn parse_unfreeze(s: &str) -> CliResult<Vec<usize>> {
 }
 
 pub fn run(a: SweepArgs) -> CliResult<()> {
-    let _device = model::device(&a.common.device)?;
+    let device = model::device(&a.common.device)?;
     let opts = load_options(&a.common)?;
     let pretrained = drop_top_units(&clone_model(&model::load(&a.pretrained, a.pretrained_spec.as_deref())?)?, 1)?;
-    let (train, val, test) =
-        (load_dataset(&a.train, &opts)?, load_dataset(&a.val, &opts)?, load_dataset(&a.test, &opts)?);
+    graft::nn::move_to_device(&pretrained, &device)?;
+    let load = |arg: &str| -> CliResult<_> { Ok(load_dataset(arg, &opts)?.to_device(&device)?) };
+    let (train, val, test) = (load(&a.train)?, load(&a.val)?, load(&a.test)?);
     let reuse = match &a.reuse {
         Some(r) => parse_list("--reuse", r)?,
         None => (0..=count_units(&pretrained)).collect(),

@@ -61,7 +61,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> CliResult<()> {
-    let _device = model::device(&a.common.device)?;
+    let device = model::device(&a.common.device)?;
     let opts = load_options(&a.common)?;
     let mut train = load_dataset(&a.train, &opts)?;
     let mut val = a.val.as_deref().map(|v| load_dataset(v, &opts)).transpose()?;
@@ -79,7 +79,9 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
             train.train_val_split(a.val_split, a.common.seed)?
         }
     };
+    let (train, val) = (train.to_device(&device)?, val.to_device(&device)?);
     let net = parse_spec(&a.spec, a.common.seed)?;
+    graft::nn::move_to_device(&net, &device)?;
     let mut opt: Box<dyn Optimizer> = match a.optimizer.as_str() {
         "sgd" => {
             Box::new(Sgd::new(net.parameters(), SgdConfig { lr: a.lr, momentum: a.momentum, ..Default::default() }))

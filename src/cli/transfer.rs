@@ -7,6 +7,7 @@ use super::svg::write_curves;
 use super::{model, CliResult, Common};
 use clap::Args;
 use graft::nn::checkpoint::CheckpointOptions;
+use graft::nn::data::Dataset;
 use graft::nn::spec::parse_spec;
 use graft::nn::train::{evaluate, LossKind, MetricKind};
 use graft::nn::{Module, Sequential};
@@ -77,14 +78,16 @@ pub fn build_head(head_spec: &str, features: &[usize], seed: u64) -> CliResult<S
 }
 
 pub fn run(a: TransferArgs) -> CliResult<()> {
-    let _device = model::device(&a.common.device)?;
+    let device = model::device(&a.common.device)?;
     let opts = load_options(&a.common)?;
     let pretrained = model::load(&a.pretrained, a.pretrained_spec.as_deref())?;
-    let train = load_dataset(&a.train, &opts)?;
-    let val = a.val.as_deref().map(|v| load_dataset(v, &opts)).transpose()?;
-    let test = a.test.as_deref().map(|v| load_dataset(v, &opts)).transpose()?;
+    let load = |arg: &str| -> CliResult<Dataset> { Ok(load_dataset(arg, &opts)?.to_device(&device)?) };
+    let train = load(&a.train)?;
+    let val = a.val.as_deref().map(load).transpose()?;
+    let test = a.test.as_deref().map(load).transpose()?;
     let units = count_units(&pretrained);
     let copy = clone_model(&pretrained)?;
+    graft::nn::move_to_device(&copy, &device)?;
     let trunk = match a.reuse {
         Some(r) => keep_units(&copy, r)?,
         None => drop_top_units(&copy, 1)?,

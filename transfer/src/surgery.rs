@@ -3,7 +3,7 @@
 use crate::units::{layer_units, unit_start};
 use crate::{Result, TransferError};
 use graft_engine::{no_grad, Tensor};
-use graft_nn::{Module, Sequential};
+use graft_nn::{module_device, move_to_device, Module, Sequential};
 
 /// A deep copy of `model`: training the copy never changes the original.
 pub fn clone_model(model: &Sequential) -> Result<Sequential> {
@@ -51,10 +51,12 @@ pub fn submodel(model: &Sequential, name: &str) -> Result<Sequential> {
 }
 
 /// `trunk` followed by `head`, after checking on a dummy batch of `input_shape` (without the
-/// batch axis) that the head accepts what the trunk produces. The head's unnamed layers are
-/// numbered after the trunk's, as in one `nn.Sequential`.
+/// batch axis) that the head accepts what the trunk produces. The head is moved to the trunk's
+/// device; its unnamed layers are numbered after the trunk's, as in one `nn.Sequential`.
 pub fn graft_head(trunk: &Sequential, head: &Sequential, input_shape: &[usize]) -> Result<Sequential> {
-    let probe = Tensor::zeros(&[&[1], input_shape].concat());
+    let device = module_device(trunk);
+    move_to_device(head, &device)?;
+    let probe = Tensor::full_on(&[&[1], input_shape].concat(), 0.0, &device)?;
     let was_training = trunk.is_training();
     trunk.set_training(false);
     let features = no_grad(|| trunk.forward(&probe));
@@ -81,7 +83,7 @@ pub fn graft_head(trunk: &Sequential, head: &Sequential, input_shape: &[usize]) 
 
 /// Shape of one sample after `model` (without the batch axis), found with a dummy batch.
 pub fn output_shape(model: &Sequential, input_shape: &[usize]) -> Result<Vec<usize>> {
-    let probe = Tensor::zeros(&[&[1], input_shape].concat());
+    let probe = Tensor::full_on(&[&[1], input_shape].concat(), 0.0, &module_device(model))?;
     let was_training = model.is_training();
     model.set_training(false);
     let out = no_grad(|| model.forward(&probe));

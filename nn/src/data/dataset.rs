@@ -123,6 +123,16 @@ impl Dataset {
         &self.targets
     }
 
+    /// A copy with the inputs (and value targets) on `device`, so batches are cut there and
+    /// training reads nothing back per step. Class labels stay on the host.
+    pub fn to_device(&self, device: &graft_engine::Device) -> Result<Dataset> {
+        let targets = match &self.targets {
+            Targets::Values(v) => Targets::Values(v.to_device(device)?),
+            classes => classes.clone(),
+        };
+        Dataset::new(self.x.to_device(device)?, targets)
+    }
+
     /// The inputs and targets, taken apart.
     pub fn into_parts(self) -> (Tensor, Targets) {
         (self.x, self.targets)
