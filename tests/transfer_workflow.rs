@@ -151,3 +151,39 @@ fn the_cacheable_prefix_stops_at_the_first_trainable_layer() {
     TrainableMask::all(&model, true).apply(&model).unwrap();
     assert_eq!(cacheable_prefix(&model), 0);
 }
+
+#[test]
+fn a_parallel_sweep_gives_the_sequential_results_and_chooses_by_validation() {
+    use graft::transfer::{sweep, SweepConfig, SweepData, UNFREEZE_ALL};
+    let (train, val, test) = (demo("train"), demo("val"), demo("test"));
+    let trunk = drop_top_units(&pretrained(12), 1).unwrap();
+    let head = |f: &[usize]| -> graft::transfer::Result<Sequential> {
+        Ok(Sequential::new().layer(Linear::new(f.iter().product(), 2, &mut Rng::new(13))))
+    };
+    let run = |parallel: bool| {
+        let config = SweepConfig {
+            reuse: vec![0, 1, 2],
+            unfreeze: vec![0, UNFREEZE_ALL],
+            finetune_lrs: vec![1e-3, 1e-2],
+            head_epochs: 1,
+            head_lr: 0.01,
+            finetune_epochs: 1,
+            batch_size: 32,
+            loss: LossKind::CrossEntropy,
+            metric: MetricKind::Accuracy,
+            seed: 3,
+            feature_cache: true,
+            parallel,
+        };
+        sweep(&trunk, &head, SweepData { train: &train, val: &val, test: &test }, &config).unwrap()
+    };
+    let (par, seq) = (run(true), run(false));
+    let key = |r: &graft::transfer::SweepReport| {
+        r.trials.iter().map(|t| (t.reuse, t.unfreeze, t.finetune_lr, t.val_metric, t.test_metric)).collect::<Vec<_>>()
+    };
+    assert_eq!(key(&par), key(&seq), "trials are independent and reproducible from their seed");
+    // reuse 0 has only "unfreeze 0": (0,0)x2 + (1,0),(1,1)x2 + (2,0),(2,2)x2 = 10 trials.
+    assert_eq!(par.trials.len(), 10);
+    let best_val = par.trials.iter().map(|t| t.val_metric).fold(f32::MIN, f32::max);
+    assert_eq!(par.best().val_metric, best_val);
+}

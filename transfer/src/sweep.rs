@@ -7,7 +7,6 @@ use crate::{Result, TransferError};
 use graft_nn::data::Dataset;
 use graft_nn::train::{evaluate, LossKind, MetricKind};
 use graft_nn::Sequential;
-use rayon::prelude::*;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ pub struct SweepConfig {
     /// Every trial uses this seed, so each is reproducible on its own.
     pub seed: u64,
     pub feature_cache: bool,
-    /// Run trials concurrently (rayon) when the machine has cores to spare.
+    /// Run trials concurrently, one OS thread per core, when the machine has cores to spare.
     pub parallel: bool,
 }
 
@@ -159,8 +158,9 @@ pub fn sweep(
             train_time: result.wall_time(),
         })
     };
-    let trials: Vec<Trial> = if config.parallel && rayon::current_num_threads() > 1 {
-        grid.par_iter().map(run).collect::<Result<_>>()?
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(grid.len());
+    let trials: Vec<Trial> = if config.parallel && threads > 1 {
+        run_on_threads(&grid, threads, &run)?
     } else {
         grid.iter().map(run).collect::<Result<_>>()?
     };
@@ -171,4 +171,37 @@ pub fn sweep(
         })
         .expect("the grid is not empty");
     Ok(SweepReport { trials, best })
+}
+
+/// Runs `run` over `grid` on `threads` scoped OS threads, keeping the grid's order.
+///
+/// Trials get threads of their own rather than rayon tasks: gradient mode (`no_grad`) and op
+/// statistics are per thread, and a rayon worker that waits inside a kernel may steal and run
+/// another task — a whole trial started inside, say, an evaluation's `no_grad` scope would
+/// record no gradients. Kernels still spread their work over rayon's pool.
+fn run_on_threads<C: Sync, T: Send>(
+    grid: &[C],
+    threads: usize,
+    run: &(dyn Fn(&C) -> Result<T> + Sync),
+) -> Result<Vec<T>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<T>>>> = grid.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(cell) = grid.get(i) else { break };
+                let outcome = run(cell);
+                *results[i].lock().expect("a trial's slot is written once, by one thread") = Some(outcome);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .expect("a trial's slot is written once, by one thread")
+                .expect("every grid cell was claimed by a thread")
+        })
+        .collect()
 }
