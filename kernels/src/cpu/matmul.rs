@@ -151,4 +151,23 @@ mod tests {
         matmul(&a, &b, &mut out, spec);
         assert_eq!(out, [13.0, 27.0]);
     }
+
+    #[test]
+    fn a_rows_result_does_not_depend_on_how_many_rows_share_the_product() {
+        // 784-deep rows, as a frozen layer computes them in a training batch of 8 or 32 and in
+        // a feature-cache batch of 256: every row must come out bit-identical.
+        let (k, n) = (784, 100);
+        let a: Vec<f32> = (0..256 * k).map(|i| ((i * 37 % 1009) as f32 - 500.0) / 500.0).collect();
+        let b: Vec<f32> = (0..n * k).map(|i| ((i * 53 % 997) as f32 - 498.0) / 498.0).collect();
+        let product = |rows: usize| {
+            let spec = MatmulSpec { trans_b: true, ..MatmulSpec::new(rows, n, k) };
+            let mut out = vec![0.0; rows * n];
+            matmul(&a[..rows * k], &b, &mut out, spec);
+            out
+        };
+        let all = product(256);
+        for rows in [1, 8, 32, 65, 200] {
+            assert_eq!(product(rows), all[..rows * n], "{rows} rows");
+        }
+    }
 }

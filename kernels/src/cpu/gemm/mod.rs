@@ -243,8 +243,13 @@ fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSp
     let mut b_buf = B_BUF.take();
     let out = OutPtr(c.as_mut_ptr());
     let threads = if par { rayon::current_num_threads() } else { 1 };
-    // Depth blocks a multiple of 16 floats keep every packed panel 64-byte aligned.
-    let depth_blocks = || blocks(k, blk.kc, 16);
+    // Depth blocks a multiple of 16 floats keep every packed panel 64-byte aligned. The same
+    // depth blocking for every m keeps each output row's summation order independent of how
+    // many rows the product has, so a row computed alone or in a batch of 256 is bit-identical
+    // (what makes transfer's frozen-feature cache reproduce the uncached run exactly). Twice
+    // the L1-sized depth still keeps one A panel within L1 and halves the fork-joins of skinny
+    // products.
+    let depth_blocks = || blocks(k, 2 * blk.kc, 16);
     // A shallow depth block leaves room in L2 for a wider B block: keep its bytes constant, so a
     // small-k product (the `Gᵀ·X` weight gradient) is not cut into many short column blocks.
     let col_blocks = |kc: usize| blocks(n, (blk.nc * blk.kc / kc).next_multiple_of(K::NR), K::NR);
@@ -262,8 +267,8 @@ fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSp
     };
     if m <= SMALL_M.max(K::MR) {
         // Each depth block costs a fork-join, which on a virtual machine can cost as much as a
-        // skinny product's work; twice the depth still keeps one A panel within L1.
-        for (pc, kc) in blocks(k, 2 * blk.kc, 16) {
+        // skinny product's work.
+        for (pc, kc) in depth_blocks() {
             for cols in col_blocks(kc) {
                 block(pc, kc, cols).small_m::<K>(&mut a_buf, &mut b_buf, threads);
             }
