@@ -6,6 +6,8 @@ pub mod data;
 mod device;
 mod error;
 pub mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod init;
 pub mod layers;
 pub mod loss;
@@ -20,7 +22,8 @@ pub mod train;
 pub use device::{module_device, move_to_device};
 pub use error::{NnError, Result};
 pub use model_file::{
-    inspect, load_model, load_model_with_spec, load_state_dict, load_state_dict_from_bytes, save_model, FileSummary,
+    inspect, load_model, load_model_from_bytes, load_model_with_spec, load_state_dict, load_state_dict_from_bytes,
+    save_model, FileSummary,
 };
 pub use module::{set_requires_grad, Module};
 pub use sequential::Sequential;

@@ -446,3 +446,13 @@ fn mutated_files_never_panic() {
     }
     assert!(loaded < 3000, "some mutations must be refused");
 }
+
+#[test]
+fn an_architecture_bigger_than_the_file_is_refused_before_it_is_built() {
+    // A valid graft header whose spec claims a 2^30-value layer, with no tensors at all.
+    let header = r#"{"__metadata__":{"graft.format":"1","graft.spec":"linear(32768,32768)"}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    let err = graft_nn::load_model_from_bytes(&bytes, "tiny.safetensors").unwrap_err().to_string();
+    assert!(err.contains("needs 1073774592 values but the file holds only 0"), "{err}");
+}

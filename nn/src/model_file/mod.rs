@@ -40,7 +40,7 @@ pub use summary::{FileSummary, TensorSummary};
 
 use crate::module::Module;
 use crate::sequential::Sequential;
-use crate::spec::parse_spec;
+use crate::spec::{parse_spec, Spec};
 use crate::{NnError, Result};
 use graft_engine::Tensor;
 use std::path::Path;
@@ -83,7 +83,16 @@ pub fn model_to_bytes(model: &dyn Module) -> Result<Vec<u8>> {
 pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
     let path = path.as_ref();
     let bytes = read::read_file(path)?;
-    let file = read::parse(&bytes, &path.display().to_string())?;
+    load_model_parsed(&bytes, &path.display().to_string(), &|part| bytes.release(part))
+}
+
+/// [`load_model`] on bytes already in memory; `label` names them in errors.
+pub fn load_model_from_bytes(bytes: &[u8], label: &str) -> Result<Sequential> {
+    load_model_parsed(bytes, label, &|_| {})
+}
+
+fn load_model_parsed(bytes: &[u8], label: &str, release: &dyn Fn(&[u8])) -> Result<Sequential> {
+    let file = read::parse(bytes, label)?;
     let spec = file.metadata.get(SPEC_KEY).ok_or_else(|| {
         NnError::Model(format!(
             "{}: the file has no `{SPEC_KEY}` metadata, so it does not say its architecture (a PyTorch \
@@ -103,9 +112,20 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
             return Err(NnError::Model(format!("{}: `{SPEC_KEY}` is present but `{FORMAT_KEY}` is not", file.label)))
         }
     }
-    let model = parse_spec(spec, 0)
+    let parsed = Spec::parse(spec)
         .map_err(|e| NnError::Model(format!("{}: the stored architecture does not parse: {e}", file.label)))?;
-    strict::load_into(&model, &file, LoadOptions::default(), &|part| bytes.release(part))?;
+    // The architecture is only text: refuse one that needs more values than the file holds
+    // before allocating it (a 100-byte file must not make graft allocate gigabytes).
+    let stored: u128 = file.tensors.values().map(|t| t.shape.iter().map(|&d| d as u128).product::<u128>()).sum();
+    if parsed.num_elements() > stored {
+        return Err(NnError::Model(format!(
+            "{}: the stored architecture needs {} values but the file holds only {stored}; the file is damaged",
+            file.label,
+            parsed.num_elements()
+        )));
+    }
+    let model = parsed.build(0);
+    strict::load_into(&model, &file, LoadOptions::default(), release)?;
     Ok(model)
 }
 
