@@ -681,3 +681,21 @@ fn without_an_adapter_gpu_fails_with_the_cause_and_auto_falls_back_once() {
     assert_eq!(said, 1, "auto says why it fell back exactly once:\n{stderr}");
     assert!(stderr.contains("no GPU adapter available"), "the reason names the cause:\n{stderr}");
 }
+
+#[test]
+fn a_tensor_too_large_for_the_gpu_is_refused_and_the_cpu_still_works() {
+    let Some(dev) = gpu() else { return };
+    let Device::Gpu(g) = &dev else { unreachable!("gpu() gives a GPU") };
+    // One element more than the largest buffer the device can bind.
+    let too_many = (g.context().max_buffer_bytes() / 4 + 1) as usize;
+    let err = Tensor::full_on(&[too_many], 0.0, &dev).unwrap_err().to_string();
+    assert!(
+        err.to_lowercase().contains("gpu") && err.contains(&format!("{}", too_many * 4)),
+        "names device and size: {err}"
+    );
+    // The failed request leaves the GPU and the CPU usable.
+    let x = Tensor::ones(&[4]);
+    assert_eq!(x.add(&x).unwrap().to_vec().unwrap(), vec![2.0; 4]);
+    let y = x.to_device(&dev).unwrap();
+    assert_eq!(y.mul_scalar(3.0).unwrap().to_vec().unwrap(), vec![3.0; 4]);
+}

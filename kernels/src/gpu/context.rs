@@ -169,14 +169,17 @@ impl GpuContext {
         if let Some(buf) = pool.take(class) {
             return Ok((buf, class));
         }
-        let buf = self.scoped(|| {
-            self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("graft"),
-                size: class,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
+        let buf = self
+            .scoped(|| {
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("graft"),
+                    size: class,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
             })
-        })?;
+            // Out of memory: say how much was asked for, so the user knows what to shrink.
+            .map_err(|e| self.backend(format!("allocating a buffer of {class} bytes failed: {e}")))?;
         pool.note_new(class);
         Ok((buf, class))
     }
