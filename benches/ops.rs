@@ -22,14 +22,20 @@ fn matmul(c: &mut Criterion) {
     group.finish();
 }
 
-/// One SGD step of a 784-300-100-10 MLP at batch 32, with all layers trainable and with the
-/// first two layers frozen (their backward work is skipped).
+/// One SGD step of a 784-300-100-10 MLP at batch 32 and 256, with all layers trainable and
+/// with the first two layers frozen (their backward work is skipped).
 fn mlp_step(c: &mut Criterion) {
-    let mut group = c.benchmark_group("mlp_step_784_300_100_10_b32");
+    for batch in [32usize, 256] {
+        mlp_step_at(c, batch);
+    }
+}
+
+fn mlp_step_at(c: &mut Criterion, batch: usize) {
+    let mut group = c.benchmark_group(format!("mlp_step_784_300_100_10_b{batch}"));
     group.sample_size(20);
     let mut rng = Rng::new(1);
-    let x = Tensor::randn(&[32, 784], 0.0, 1.0, &mut rng);
-    let labels: Vec<usize> = (0..32).map(|i| i % 10).collect();
+    let x = Tensor::randn(&[batch, 784], 0.0, 1.0, &mut rng);
+    let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
     for frozen in [0usize, 2] {
         let dims = [(300, 784), (100, 300), (10, 100)];
         let params: Vec<Tensor> = dims
@@ -71,5 +77,32 @@ fn mlp_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matmul, mlp_step);
+/// One SGD step of the convnet 1x28x28 -> conv3x3 32 -> relu -> maxpool2 -> conv3x3 64 -> relu ->
+/// maxpool2 -> linear 10 at batch 64.
+fn convnet_step(c: &mut Criterion) {
+    use graft::nn::optim::{Optimizer, Sgd, SgdConfig};
+    use graft::nn::Module;
+    let net = graft::nn::parse_spec(
+        "conv2d(1,32,3),relu,maxpool2d(2),conv2d(32,64,3),relu,maxpool2d(2),flatten,linear(1600,10)",
+        0,
+    )
+    .expect("valid spec");
+    let mut opt = Sgd::new(net.parameters(), SgdConfig { lr: 0.01, ..Default::default() });
+    let mut rng = Rng::new(2);
+    let x = Tensor::randn(&[64, 1, 28, 28], 0.0, 1.0, &mut rng);
+    let labels: Vec<usize> = (0..64).map(|i| i % 10).collect();
+    let mut group = c.benchmark_group("convnet_step_b64");
+    group.sample_size(10);
+    group.bench_function("train_step", |b| {
+        b.iter(|| {
+            opt.zero_grad();
+            let logits = net.forward(&x).expect("shapes fit");
+            graft::nn::loss::cross_entropy(&logits, &labels).and_then(|l| l.backward()).expect("backward");
+            opt.step().expect("update");
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, matmul, mlp_step, convnet_step);
 criterion_main!(benches);
