@@ -60,7 +60,7 @@ fn mlp_step_at(c: &mut Criterion, batch: usize) {
                 }
                 let loss = h
                     .log_softmax(1)
-                    .and_then(|t| t.gather(1, &labels, &[32, 1]))
+                    .and_then(|t| t.gather(1, &labels, &[batch, 1]))
                     .and_then(|t| t.mean_all())
                     .expect("loss");
                 loss.neg().and_then(|l| l.backward()).expect("backward");
