@@ -54,7 +54,7 @@
 
 use crate::data::Dataset;
 use crate::model_file::read::{parse, read_file};
-use crate::model_file::write::{json_string, write_atomic_with};
+use crate::model_file::write::{encode_f32, write_atomic_with};
 use crate::optim::{Optimizer, OptimizerState, ParamState};
 use crate::train::{fit_resumable, EpochRecord, FitConfig, FitState, History, Progress};
 use crate::{Module, NnError, Result};
@@ -275,33 +275,9 @@ impl Checkpoint {
     /// The checkpoint as `.safetensors` bytes (F32 tensors in name order, metadata sorted), the
     /// same bytes for the same contents.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut header = String::from("{\"__metadata__\":{");
-        header += &format!("{}:{}", json_string(KIND_KEY), json_string(CHECKPOINT_VERSION));
-        for (k, v) in &self.metadata {
-            header += &format!(",{}:{}", json_string(k), json_string(v));
-        }
-        header.push('}');
-        let mut data = Vec::new();
-        for (name, t) in &self.tensors {
-            let start = data.len();
-            data.extend(t.to_vec()?.iter().flat_map(|v| v.to_le_bytes()));
-            let shape: Vec<String> = t.shape().iter().map(usize::to_string).collect();
-            header += &format!(
-                ",{}:{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{start},{}]}}",
-                json_string(name),
-                shape.join(","),
-                data.len()
-            );
-        }
-        header.push('}');
-        while header.len() % 8 != 0 {
-            header.push(' ');
-        }
-        let mut out = Vec::with_capacity(8 + header.len() + data.len());
-        out.extend((header.len() as u64).to_le_bytes());
-        out.extend(header.as_bytes());
-        out.extend(data);
-        Ok(out)
+        let mut metadata = vec![(KIND_KEY, CHECKPOINT_VERSION)];
+        metadata.extend(self.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        encode_f32(&metadata, self.tensors.iter().map(|(n, t)| (n.as_str(), t)))
     }
 
     /// Reads checkpoint bytes; `label` names them in errors.

@@ -21,15 +21,21 @@ pub(crate) fn encode(model: &dyn Module) -> Result<Vec<u8>> {
             w[0].0
         )));
     }
-    let mut header = format!(
-        "{{\"__metadata__\":{{{}:{},{}:{}}}",
-        json_string(FORMAT_KEY),
-        json_string(FORMAT_VERSION),
-        json_string(SPEC_KEY),
-        json_string(&model.spec())
-    );
+    let spec = model.spec();
+    encode_f32(&[(FORMAT_KEY, FORMAT_VERSION), (SPEC_KEY, &spec)], tensors.iter().map(|(n, t)| (n.as_str(), t)))
+}
+
+/// A `.safetensors` file of F32 `tensors` (written in the order given) with `metadata`:
+/// deterministic bytes for the same contents, unlike the safetensors crate's serialiser,
+/// which writes `__metadata__` in hash order.
+pub(crate) fn encode_f32<'a>(
+    metadata: &[(&str, &str)],
+    tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
+) -> Result<Vec<u8>> {
+    let entries: Vec<String> = metadata.iter().map(|(k, v)| format!("{}:{}", json_string(k), json_string(v))).collect();
+    let mut header = format!("{{\"__metadata__\":{{{}}}", entries.join(","));
     let mut data = Vec::new();
-    for (name, t) in &tensors {
+    for (name, t) in tensors {
         let start = data.len();
         data.extend(t.to_vec()?.iter().flat_map(|v| v.to_le_bytes()));
         let shape: Vec<String> = t.shape().iter().map(usize::to_string).collect();
