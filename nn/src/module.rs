@@ -108,12 +108,3 @@ impl ModeFlag {
         self.0.store(on, std::sync::atomic::Ordering::Relaxed)
     }
 }
-
-/// Deep copies of `tensors`, keeping `requires_grad`.
-pub(crate) fn deep_clone_all<const N: usize>(tensors: [&Tensor; N]) -> Result<[Tensor; N]> {
-    let mut out = Vec::with_capacity(N);
-    for t in tensors {
-        out.push(t.deep_clone()?);
-    }
-    Ok(out.try_into().unwrap_or_else(|_| unreachable!("exactly N tensors were cloned")))
-}

@@ -126,17 +126,6 @@ impl Sequential {
     pub fn iter(&self) -> impl Iterator<Item = (String, &Arc<dyn Module>)> {
         (0..self.len()).map(|i| (self.name_of(i), &self.layers[i].1))
     }
-
-    /// Runs the layers in order, returning every intermediate output (after each layer).
-    pub fn forward_all(&self, x: &Tensor) -> Result<Vec<Tensor>> {
-        let mut outs = Vec::with_capacity(self.len());
-        let mut h = x.clone();
-        for (i, (_, layer)) in self.layers.iter().enumerate() {
-            h = layer.forward(&h).map_err(|e| in_layer(e, &self.name_of(i), layer.as_ref()))?;
-            outs.push(h.clone());
-        }
-        Ok(outs)
-    }
 }
 
 /// Adds which layer failed to a shape error, so a user sees where the model broke.

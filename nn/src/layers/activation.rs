@@ -67,25 +67,3 @@ impl Module for Softmax {
         Ok(Box::new(Softmax(self.0)))
     }
 }
-
-/// Any of the parameter-free activations, by name: handy when the choice is data.
-pub enum Activation {
-    Relu,
-    LeakyRelu(f32),
-    Sigmoid,
-    Tanh,
-    Gelu,
-}
-
-impl Activation {
-    /// The activation as a layer.
-    pub fn layer(&self) -> Box<dyn Module> {
-        match *self {
-            Activation::Relu => Box::new(Relu),
-            Activation::LeakyRelu(s) => Box::new(LeakyRelu(s)),
-            Activation::Sigmoid => Box::new(Sigmoid),
-            Activation::Tanh => Box::new(Tanh),
-            Activation::Gelu => Box::new(Gelu),
-        }
-    }
-}

@@ -1,5 +1,5 @@
 use crate::init::Init;
-use crate::module::{deep_clone_all, Module};
+use crate::module::Module;
 use graft_engine::{Error, Result, Rng, Tensor};
 
 /// `y = x · Wᵀ + b` with `W` laid out `[out, in]` (PyTorch's `nn.Linear`). Works on any input
@@ -64,8 +64,7 @@ impl Module for Linear {
         format!("linear({},{}{bias})", self.in_features(), self.out_features())
     }
     fn clone_module(&self) -> Result<Box<dyn Module>> {
-        let [w] = deep_clone_all([&self.weight])?;
-        let b = self.bias.as_ref().map(Tensor::deep_clone).transpose()?;
-        Ok(Box::new(Linear { weight: w, bias: b }))
+        let bias = self.bias.as_ref().map(Tensor::deep_clone).transpose()?;
+        Ok(Box::new(Linear { weight: self.weight.deep_clone()?, bias }))
     }
 }
