@@ -57,18 +57,10 @@ pub fn graft_head(trunk: &Sequential, head: &Sequential, input_shape: &[usize]) 
     let device = module_device(trunk);
     move_to_device(head, &device)?;
     let probe = Tensor::full_on(&[&[1], input_shape].concat(), 0.0, &device)?;
-    let was_training = trunk.is_training();
-    trunk.set_training(false);
-    let features = no_grad(|| trunk.forward(&probe));
-    trunk.set_training(was_training);
-    let features = features.map_err(|e| {
+    let features = eval_forward(trunk, &probe).map_err(|e| {
         TransferError::Surgery(format!("the trunk does not accept inputs of shape {input_shape:?}: {e}"))
     })?;
-    let was_training = head.is_training();
-    head.set_training(false);
-    let fits = no_grad(|| head.forward(&features));
-    head.set_training(was_training);
-    if let Err(e) = fits {
+    if let Err(e) = eval_forward(head, &features) {
         return Err(TransferError::Surgery(format!(
             "the head `{}` does not fit the trunk's output of shape {:?} (per sample {:?}): {e}",
             head.spec(),
@@ -84,9 +76,14 @@ pub fn graft_head(trunk: &Sequential, head: &Sequential, input_shape: &[usize]) 
 /// Shape of one sample after `model` (without the batch axis), found with a dummy batch.
 pub fn output_shape(model: &Sequential, input_shape: &[usize]) -> Result<Vec<usize>> {
     let probe = Tensor::full_on(&[&[1], input_shape].concat(), 0.0, &module_device(model))?;
+    Ok(eval_forward(model, &probe)?.shape()[1..].to_vec())
+}
+
+/// `model(x)` in inference mode without recording history, leaving the model's mode as it was.
+fn eval_forward(model: &Sequential, x: &Tensor) -> graft_engine::Result<Tensor> {
     let was_training = model.is_training();
     model.set_training(false);
-    let out = no_grad(|| model.forward(&probe));
+    let out = no_grad(|| model.forward(x));
     model.set_training(was_training);
-    Ok(out?.shape()[1..].to_vec())
+    out
 }
