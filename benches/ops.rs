@@ -3,7 +3,7 @@
 //! Run: `cargo bench --bench ops` (add `-- matmul` to filter).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use graft::engine::{no_grad, Rng, Tensor};
+use graft::engine::{Rng, Tensor};
 
 fn matmul(c: &mut Criterion) {
     let mut group = c.benchmark_group("matmul");
@@ -64,13 +64,12 @@ fn mlp_step_at(c: &mut Criterion, batch: usize) {
                     .and_then(|t| t.mean_all())
                     .expect("loss");
                 loss.neg().and_then(|l| l.backward()).expect("backward");
-                no_grad(|| {
-                    for p in params.iter().filter(|p| p.requires_grad()) {
-                        let g = p.grad().expect("trainable parameter has a gradient");
-                        p.set_data(&p.sub(&g.mul_scalar(0.01).expect("scale")).expect("sub")).expect("update");
-                        p.zero_grad();
-                    }
-                });
+                // PyTorch's `opt.step(); opt.zero_grad()` for plain SGD.
+                for p in params.iter().filter(|p| p.requires_grad()) {
+                    let g = p.grad().expect("trainable parameter has a gradient");
+                    p.add_scaled_(&g, -0.01).expect("update");
+                    p.zero_grad();
+                }
             })
         });
     }

@@ -26,6 +26,7 @@ mod autograd;
 mod device;
 mod error;
 pub mod gradcheck;
+mod host_buffer;
 mod ops;
 mod rng;
 mod stats;
@@ -41,6 +42,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "gpu")]
 pub use graft_kernels::gpu::{GpuContext, PoolStats};
 pub use graft_kernels::{BinaryOp, ReduceOp, UnaryOp};
+pub use host_buffer::{host_pool_stats, trim_host_pool, HostBuffer, HostPoolStats, POOLED_MAX_LEN, POOLED_MIN_LEN};
 pub use ops::{Conv2dOptions, Pool2dOptions};
 pub use rng::Rng;
 pub use stats::{op_stats, reset_op_stats, OpCount, OpStats};

@@ -1,6 +1,6 @@
 //! The device-shaped seam under a tensor: its data on one back end.
 
-use crate::{Device, Result};
+use crate::{Device, HostBuffer, Result};
 use std::sync::Arc;
 
 #[cfg(feature = "gpu")]
@@ -9,14 +9,19 @@ use graft_kernels::gpu::{self, GpuBuffer};
 /// A tensor's elements on one device. Cloning shares the buffer.
 #[derive(Clone, Debug)]
 pub enum Storage {
-    /// Host memory.
-    Cpu(Arc<Vec<f32>>),
+    /// Host memory (recycled through the host pool, see [`HostBuffer`]).
+    Cpu(Arc<HostBuffer>),
     /// A buffer on a GPU; it returns to its context's pool when the last clone is dropped.
     #[cfg(feature = "gpu")]
     Gpu(GpuBuffer),
 }
 
 impl Storage {
+    /// Host storage owning `data`.
+    pub fn cpu(data: Vec<f32>) -> Storage {
+        Storage::Cpu(Arc::new(HostBuffer::from(data)))
+    }
+
     /// The device holding the elements.
     pub fn device(&self) -> Device {
         match self {
@@ -44,7 +49,7 @@ impl Storage {
     /// it: it is the one place data is read back.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         match self {
-            Storage::Cpu(v) => Ok(v.as_ref().clone()),
+            Storage::Cpu(v) => Ok(v.to_vec()),
             #[cfg(feature = "gpu")]
             Storage::Gpu(b) => Ok(b.to_vec()?),
         }
@@ -53,7 +58,7 @@ impl Storage {
     /// A new buffer on `device` holding `data` (an upload for a GPU).
     pub fn from_vec(data: Vec<f32>, device: &Device) -> Result<Storage> {
         match device {
-            Device::Cpu => Ok(Storage::Cpu(Arc::new(data))),
+            Device::Cpu => Ok(Storage::cpu(data)),
             #[cfg(feature = "gpu")]
             Device::Gpu(g) => Ok(Storage::Gpu(GpuBuffer::from_slice(g.context(), &data)?)),
         }
@@ -63,7 +68,11 @@ impl Storage {
     /// uploaded).
     pub fn full(len: usize, value: f32, device: &Device) -> Result<Storage> {
         match device {
-            Device::Cpu => Ok(Storage::Cpu(Arc::new(vec![value; len]))),
+            Device::Cpu => {
+                let mut b = HostBuffer::uninit_for_overwrite(len);
+                b.as_mut_slice().fill(value);
+                Ok(Storage::Cpu(Arc::new(b)))
+            }
             #[cfg(feature = "gpu")]
             Device::Gpu(g) => Ok(Storage::Gpu(gpu::fill(g.context(), len, value)?)),
         }

@@ -100,7 +100,7 @@ impl Tensor {
         if data.len() != expected {
             return Err(Error::ElementCount { op: "from_vec", shape: shape.to_vec(), expected, got: data.len() });
         }
-        Ok(Tensor::from_parts(Storage::Cpu(Arc::new(data)), shape.to_vec(), None))
+        Ok(Tensor::from_parts(Storage::cpu(data), shape.to_vec(), None))
     }
 
     /// A CPU tensor copied from `data`.
@@ -110,7 +110,7 @@ impl Tensor {
 
     /// A 0-d tensor holding `value`.
     pub fn scalar(value: f32) -> Tensor {
-        Tensor::from_parts(Storage::Cpu(Arc::new(vec![value])), vec![], None)
+        Tensor::from_parts(Storage::cpu(vec![value]), vec![], None)
     }
 
     /// A tensor of `shape` filled with `value` on `device`.
@@ -120,7 +120,7 @@ impl Tensor {
     }
 
     pub fn full(shape: &[usize], value: f32) -> Tensor {
-        Tensor::from_parts(Storage::Cpu(Arc::new(vec![value; shape.iter().product()])), shape.to_vec(), None)
+        Tensor::from_parts(Storage::cpu(vec![value; shape.iter().product()]), shape.to_vec(), None)
     }
 
     pub fn zeros(shape: &[usize]) -> Tensor {
@@ -144,13 +144,13 @@ impl Tensor {
     /// Samples uniform in `[lo, hi)` from `rng` (reproducible for a given seed).
     pub fn rand_uniform(shape: &[usize], lo: f32, hi: f32, rng: &mut Rng) -> Tensor {
         let data = (0..shape.iter().product()).map(|_| rng.uniform(lo, hi)).collect();
-        Tensor::from_parts(Storage::Cpu(Arc::new(data)), shape.to_vec(), None)
+        Tensor::from_parts(Storage::cpu(data), shape.to_vec(), None)
     }
 
     /// Samples a normal distribution `N(mean, std²)` from `rng`.
     pub fn randn(shape: &[usize], mean: f32, std: f32, rng: &mut Rng) -> Tensor {
         let data = (0..shape.iter().product()).map(|_| mean + std * rng.normal()).collect();
-        Tensor::from_parts(Storage::Cpu(Arc::new(data)), shape.to_vec(), None)
+        Tensor::from_parts(Storage::cpu(data), shape.to_vec(), None)
     }
 
     // ---- accessors ----------------------------------------------------------------------------
@@ -319,6 +319,12 @@ impl Tensor {
         *self.0.storage.write().expect("tensor storage lock is never poisoned: no code panics while holding it") =
             src.storage();
         Ok(())
+    }
+
+    /// Runs `f` on this tensor's storage slot under the write lock: for in-place updates, which
+    /// may change the buffer itself or swap in a new one.
+    pub(crate) fn with_storage_mut<T>(&self, f: impl FnOnce(&mut Storage) -> T) -> T {
+        f(&mut self.0.storage.write().expect("tensor storage lock is never poisoned: no code panics while holding it"))
     }
 
     pub(crate) fn node(&self) -> Option<&Node> {

@@ -5,7 +5,7 @@
 //! pow → (g·b·aᵇ⁻¹, g·y·ln a); maximum → g to the larger operand, split evenly on ties;
 //! minimum likewise. Comparisons have no gradient.
 
-use super::cpu_kernel;
+use super::cpu_kernel_overwrite;
 #[cfg(feature = "gpu")]
 use super::{ctx, gpu_kernel, mixed};
 use crate::{Error, Result, Storage, Tensor};
@@ -25,7 +25,7 @@ impl Tensor {
         self.same_device(op.name(), rhs)?;
         let n: usize = out_shape.iter().product();
         let out = match (self.storage(), rhs.storage()) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => cpu_kernel(op.name(), n as u64, n, |o| {
+            (Storage::Cpu(a), Storage::Cpu(b)) => cpu_kernel_overwrite(op.name(), n as u64, n, |o| {
                 cpu::binary(op, &a, self.shape(), &b, rhs.shape(), &out_shape, o)
             }),
             #[cfg(feature = "gpu")]

@@ -2,7 +2,7 @@
 //!
 //! Derivatives: ∂x = col2im(Wᵀ · G) per image; ∂W = Σₙ G · im2col(xₙ)ᵀ.
 
-use super::cpu_kernel;
+use super::cpu_kernel_overwrite;
 #[cfg(feature = "gpu")]
 use super::{ctx, gpu_kernel, mixed};
 use crate::{Error, Result, Storage, Tensor};
@@ -25,61 +25,128 @@ impl Default for Conv2dOptions {
 
 impl Tensor {
     /// Cross-correlation of `self` (`[n, c, h, w]`) with `weight` (`[o, c, kh, kw]`), as
-    /// PyTorch's `conv2d` without bias (add the bias as `[1, o, 1, 1]` with broadcasting).
+    /// PyTorch's `conv2d` without bias (see [`Tensor::conv2d_bias`] for the fused bias).
     pub fn conv2d(&self, weight: &Tensor, opts: Conv2dOptions) -> Result<Tensor> {
+        self.conv2d_bias(weight, None, opts)
+    }
+
+    /// [`Tensor::conv2d`] plus a per-output-channel `bias` (`[o]`), PyTorch's
+    /// `conv2d(x, w, b)`. On the CPU the bias is added inside the convolution and its gradient
+    /// is summed inside the weight gradient's pass, which saves two passes over the output
+    /// compared with a broadcast `add`.
+    pub fn conv2d_bias(&self, weight: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions) -> Result<Tensor> {
         self.same_device("conv2d", weight)?;
         let g = geometry(self.shape(), weight.shape(), opts)?;
+        if let Some(b) = bias {
+            self.same_device("conv2d", b)?;
+            if b.shape() != [g.o] {
+                return Err(Error::ShapeMismatch {
+                    op: "conv2d",
+                    lhs: weight.shape().to_vec(),
+                    rhs: b.shape().to_vec(),
+                    hint: format!("the bias needs one value per output channel: shape [{}]", g.o),
+                });
+            }
+        }
         let (oh, ow) = (g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
         let out_shape = vec![g.n, g.o, oh, ow];
         let out = match (self.storage(), weight.storage()) {
             (Storage::Cpu(x), Storage::Cpu(w)) => {
-                cpu_kernel("conv2d", g.flops(), g.n * g.o * oh * ow, |o| cpu::conv2d_forward(&x, &w, &g, o))
+                let b = match bias.map(Tensor::storage) {
+                    Some(Storage::Cpu(b)) => Some(b),
+                    None => None,
+                    #[cfg(feature = "gpu")]
+                    Some(Storage::Gpu(_)) => return Err(mixed("conv2d", &[self, weight])),
+                };
+                cpu_kernel_overwrite("conv2d", g.flops(), g.n * g.o * oh * ow, |o| {
+                    cpu::conv2d_forward(&x, &w, b.as_deref().map(|b| &b[..]), &g, o)
+                })
             }
             #[cfg(feature = "gpu")]
             (Storage::Gpu(x), Storage::Gpu(w)) => {
-                gpu_kernel("conv2d", g.flops(), || gpu::conv2d_forward(ctx(&x), &x, &w, &g))?
+                let y = gpu_conv(self, weight, &x, &w, g, out_shape)?;
+                // The GPU adds the bias as a recorded broadcast op, with its own backward.
+                return match bias {
+                    Some(b) => y.add(&b.reshape(&[1, g.o, 1, 1])?),
+                    None => Ok(y),
+                };
             }
             #[cfg(feature = "gpu")]
             _ => return Err(mixed("conv2d", &[self, weight])),
         };
         let (x, w) = (self.detach(), weight.detach());
-        Ok(Tensor::from_op(out, out_shape, "conv2d", &[self, weight], move || {
+        let inputs: Vec<&Tensor> = [self, weight].into_iter().chain(bias).collect();
+        let with_bias = bias.is_some();
+        Ok(Tensor::from_op(out, out_shape, "conv2d", &inputs, move || {
             move |dy: &Tensor, needs: &[bool]| {
-                dy.same_device("conv2d", &x)?;
-                let (dx, dw) = match (x.storage(), w.storage(), dy.storage()) {
-                    (Storage::Cpu(xs), Storage::Cpu(ws), Storage::Cpu(dys)) => {
-                        let dx = needs[0].then(|| {
-                            cpu_kernel("conv2d", g.flops(), xs.len(), |o| cpu::conv2d_backward_input(&dys, &ws, &g, o))
-                        });
-                        let dw = needs[1].then(|| {
-                            cpu_kernel("conv2d", g.flops(), ws.len(), |o| cpu::conv2d_backward_weight(&dys, &xs, &g, o))
-                        });
-                        (dx, dw)
-                    }
-                    #[cfg(feature = "gpu")]
-                    (Storage::Gpu(xs), Storage::Gpu(ws), Storage::Gpu(dys)) => {
-                        let dx = needs[0]
-                            .then(|| {
-                                gpu_kernel("conv2d", g.flops(), || gpu::conv2d_backward_input(ctx(&xs), &dys, &ws, &g))
-                            })
-                            .transpose()?;
-                        let dw = needs[1]
-                            .then(|| {
-                                gpu_kernel("conv2d", g.flops(), || gpu::conv2d_backward_weight(ctx(&xs), &dys, &xs, &g))
-                            })
-                            .transpose()?;
-                        (dx, dw)
-                    }
+                #[cfg_attr(
+                    not(feature = "gpu"),
+                    allow(clippy::infallible_destructuring_match, reason = "CPU-only builds have one storage kind")
+                )]
+                let (xs, ws, dys) = match (x.storage(), w.storage(), dy.storage()) {
+                    (Storage::Cpu(xs), Storage::Cpu(ws), Storage::Cpu(dys)) => (xs, ws, dys),
                     #[cfg(feature = "gpu")]
                     _ => return Err(mixed("conv2d", &[&x, &w, dy])),
                 };
-                Ok(vec![
+                // Both backward kernels clear their outputs themselves.
+                let dx = needs[0].then(|| {
+                    cpu_kernel_overwrite("conv2d", g.flops(), xs.len(), |o| {
+                        cpu::conv2d_backward_input(&dys, &ws, &g, o)
+                    })
+                });
+                let want_db = with_bias && needs[2];
+                let (dw, db) = if needs[1] || want_db {
+                    let mut db = want_db.then(|| vec![0.0; g.o]);
+                    let dw = cpu_kernel_overwrite("conv2d", g.flops(), ws.len(), |o| {
+                        cpu::conv2d_backward_weight(&dys, &xs, &g, o, db.as_deref_mut())
+                    });
+                    (needs[1].then_some(dw), db)
+                } else {
+                    (None, None)
+                };
+                let mut grads = vec![
                     dx.map(|s| Tensor::from_storage(s, x.shape())).transpose()?,
                     dw.map(|s| Tensor::from_storage(s, w.shape())).transpose()?,
-                ])
+                ];
+                if with_bias {
+                    grads.push(db.map(|d| Tensor::from_vec(d, &[g.o])).transpose()?);
+                }
+                Ok(grads)
             }
         }))
     }
+}
+
+/// The GPU convolution (without bias) and its recorded backward.
+#[cfg(feature = "gpu")]
+fn gpu_conv(
+    input: &Tensor,
+    weight: &Tensor,
+    xb: &gpu::GpuBuffer,
+    wb: &gpu::GpuBuffer,
+    g: Conv2dGeometry,
+    out_shape: Vec<usize>,
+) -> Result<Tensor> {
+    let out = gpu_kernel("conv2d", g.flops(), || gpu::conv2d_forward(ctx(xb), xb, wb, &g))?;
+    let (x, w) = (input.detach(), weight.detach());
+    Ok(Tensor::from_op(out, out_shape, "conv2d", &[input, weight], move || {
+        move |dy: &Tensor, needs: &[bool]| {
+            let (Storage::Gpu(xs), Storage::Gpu(ws), Storage::Gpu(dys)) = (x.storage(), w.storage(), dy.storage())
+            else {
+                return Err(mixed("conv2d", &[&x, &w, dy]));
+            };
+            let dx = needs[0]
+                .then(|| gpu_kernel("conv2d", g.flops(), || gpu::conv2d_backward_input(ctx(&xs), &dys, &ws, &g)))
+                .transpose()?;
+            let dw = needs[1]
+                .then(|| gpu_kernel("conv2d", g.flops(), || gpu::conv2d_backward_weight(ctx(&xs), &dys, &xs, &g)))
+                .transpose()?;
+            Ok(vec![
+                dx.map(|s| Tensor::from_storage(s, x.shape())).transpose()?,
+                dw.map(|s| Tensor::from_storage(s, w.shape())).transpose()?,
+            ])
+        }
+    }))
 }
 
 fn geometry(x: &[usize], w: &[usize], opts: Conv2dOptions) -> Result<Conv2dGeometry> {
@@ -136,6 +203,36 @@ mod tests {
             check_gradients(|t| t[0].conv2d(&t[1], opts), &[x, w], GradCheck::default())
                 .unwrap_or_else(|e| panic!("{xs:?} {ws:?}: {e}"));
         }
+    }
+
+    #[test]
+    fn conv2d_with_fused_bias_passes_the_gradient_check_and_matches_a_broadcast_add() {
+        let mut rng = Rng::new(8);
+        // 9 images: more than one weight-gradient group, the last one partial.
+        for (xs, ws, stride, padding) in
+            [([9, 2, 5, 4], [3, 2, 3, 2], (1, 2), (1, 1)), ([2, 1, 4, 4], [2, 1, 2, 2], (2, 2), (0, 0))]
+        {
+            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
+            let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
+            let opts = Conv2dOptions { stride, padding };
+            check_gradients(
+                |t| t[0].conv2d_bias(&t[1], Some(&t[2]), opts),
+                &[x.clone(), w.clone(), b.clone()],
+                GradCheck::default(),
+            )
+            .unwrap_or_else(|e| panic!("{xs:?} {ws:?}: {e}"));
+            let fused = x.conv2d_bias(&w, Some(&b), opts).unwrap().to_vec().unwrap();
+            let composed = x.conv2d(&w, opts).unwrap().add(&b.reshape(&[1, ws[0], 1, 1]).unwrap()).unwrap();
+            for (f, c) in fused.iter().zip(composed.to_vec().unwrap()) {
+                assert!((f - c).abs() <= 1e-6 * (1.0 + c.abs()), "{f} vs {c}");
+            }
+        }
+        let err = Tensor::zeros(&[1, 1, 3, 3])
+            .conv2d_bias(&Tensor::zeros(&[2, 1, 2, 2]), Some(&Tensor::zeros(&[3])), Conv2dOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("one value per output channel: shape [2]"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `∂A = G · op(B)ᵀ` (stored transposed again when A is), `∂B = op(A)ᵀ · G` (likewise),
 //! each summed over batch entries where the operand was shared across the batch.
 
-use super::cpu_kernel;
+use super::{cpu_kernel, cpu_kernel_overwrite};
 #[cfg(feature = "gpu")]
 use super::{ctx, gpu_kernel, mixed};
 use crate::{Error, Result, Storage, Tensor};
@@ -36,7 +36,13 @@ impl Tensor {
         let spec = plan.spec;
         let out = match (self.storage(), rhs.storage()) {
             (Storage::Cpu(a), Storage::Cpu(b)) => {
-                cpu_kernel("matmul", spec.flops(), n_out, |o| cpu::matmul(&a, &b, o, spec))
+                let kernel = |o: &mut [f32]| cpu::matmul(&a, &b, o, spec);
+                // With k = 0 the product is all zeros and the GEMM writes nothing.
+                if spec.k > 0 {
+                    cpu_kernel_overwrite("matmul", spec.flops(), n_out, kernel)
+                } else {
+                    cpu_kernel("matmul", spec.flops(), n_out, kernel)
+                }
             }
             #[cfg(feature = "gpu")]
             (Storage::Gpu(a), Storage::Gpu(b)) => {

@@ -11,8 +11,9 @@ mod reduce;
 mod shape;
 mod softmax;
 mod unary;
+mod update;
 
-use crate::{stats, Storage};
+use crate::{stats, HostBuffer, Storage};
 use std::sync::Arc;
 
 #[cfg(feature = "gpu")]
@@ -23,14 +24,25 @@ use graft_kernels::gpu::{GpuBuffer, GpuContext, GpuResult};
 pub use conv::Conv2dOptions;
 pub use pool::Pool2dOptions;
 
-/// Runs a CPU kernel that fills a fresh buffer of `len` elements, counting one launch of `kind`.
-/// An empty result needs no work, so the kernel is not called for one (several kernels split
-/// their output into per-image chunks, and a chunk of size 0 would panic).
+/// Runs a CPU kernel that fills a zeroed buffer of `len` elements (from the host pool),
+/// counting one launch of `kind`. An empty result needs no work, so the kernel is not called for
+/// one (several kernels split their output into per-image chunks, and a chunk of size 0 would
+/// panic).
 pub(crate) fn cpu_kernel(kind: &'static str, flops: u64, len: usize, f: impl FnOnce(&mut [f32])) -> Storage {
+    run_cpu_kernel(kind, flops, HostBuffer::zeros(len), f)
+}
+
+/// [`cpu_kernel`] for kernels that write every output element without reading it first
+/// (elementwise ops, softmax, copies, non-accumulating matmul): the buffer is not zeroed, which
+/// saves a pass over memory.
+pub(crate) fn cpu_kernel_overwrite(kind: &'static str, flops: u64, len: usize, f: impl FnOnce(&mut [f32])) -> Storage {
+    run_cpu_kernel(kind, flops, HostBuffer::uninit_for_overwrite(len), f)
+}
+
+fn run_cpu_kernel(kind: &'static str, flops: u64, mut out: HostBuffer, f: impl FnOnce(&mut [f32])) -> Storage {
     stats::record(kind, flops);
-    let mut out = vec![0.0; len];
-    if len > 0 {
-        f(&mut out);
+    if !out.is_empty() {
+        f(out.as_mut_slice());
     }
     Storage::Cpu(Arc::new(out))
 }

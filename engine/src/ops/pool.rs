@@ -3,10 +3,10 @@
 //! Derivatives: max → g routed to the position that won each window; avg → g/(kh·kw) spread
 //! over each window (padding counts, as PyTorch's default `count_include_pad=True`).
 
-use super::cpu_kernel;
+use super::{cpu_kernel, cpu_kernel_overwrite};
 #[cfg(feature = "gpu")]
 use super::{ctx, mixed};
-use crate::{Error, Result, Storage, Tensor};
+use crate::{Error, HostBuffer, Result, Storage, Tensor};
 use graft_kernels::cpu::{self, Pool2dGeometry};
 #[cfg(feature = "gpu")]
 use graft_kernels::gpu;
@@ -33,10 +33,11 @@ impl Tensor {
         let n_out: usize = out_shape.iter().product();
         let (out, idx) = match self.storage() {
             Storage::Cpu(x) => {
-                let mut idx = vec![0.0; n_out];
-                let out = cpu_kernel("max_pool2d", (n_out * opts.kernel.0 * opts.kernel.1) as u64, n_out, |o| {
-                    cpu::max_pool2d(&x, &g, o, &mut idx)
-                });
+                let mut idx = HostBuffer::uninit_for_overwrite(n_out);
+                let out =
+                    cpu_kernel_overwrite("max_pool2d", (n_out * opts.kernel.0 * opts.kernel.1) as u64, n_out, |o| {
+                        cpu::max_pool2d(&x, &g, o, idx.as_mut_slice())
+                    });
                 (out, Storage::Cpu(std::sync::Arc::new(idx)))
             }
             #[cfg(feature = "gpu")]
@@ -55,7 +56,10 @@ impl Tensor {
                 let n_in: usize = in_shape.iter().product();
                 let dx = match (dy.storage(), winners.storage()) {
                     (Storage::Cpu(dy), Storage::Cpu(idx)) => {
-                        cpu_kernel("max_pool2d", dy.len() as u64, n_in, |o| cpu::max_pool2d_backward(&dy, &idx, &g, o))
+                        // The kernel clears each plane before routing gradients into it.
+                        cpu_kernel_overwrite("max_pool2d", dy.len() as u64, n_in, |o| {
+                            cpu::max_pool2d_backward(&dy, &idx, &g, o)
+                        })
                     }
                     #[cfg(feature = "gpu")]
                     (Storage::Gpu(dys), Storage::Gpu(idx)) => {

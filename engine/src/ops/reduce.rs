@@ -4,7 +4,7 @@
 //! max/min → g shared evenly among the positions that attain the extreme (PyTorch's `amax`
 //! rule); argmax/argmin have none.
 
-use super::cpu_kernel;
+use super::{cpu_kernel, cpu_kernel_overwrite};
 #[cfg(feature = "gpu")]
 use super::{ctx, gpu_kernel};
 use crate::{Error, Result, Storage, Tensor};
@@ -26,7 +26,7 @@ impl Tensor {
         }
         let keep_shape = keepdim_shape(self.shape(), ax);
         let out = match self.storage() {
-            Storage::Cpu(x) => cpu_kernel(op.name(), split.numel() as u64, split.outer * split.inner, |o| {
+            Storage::Cpu(x) => cpu_kernel_overwrite(op.name(), split.numel() as u64, split.outer * split.inner, |o| {
                 cpu::reduce(op, &x, split, o)
             }),
             #[cfg(feature = "gpu")]

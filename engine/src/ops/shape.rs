@@ -4,7 +4,7 @@
 //! Derivatives: reshape → reshape back; permute → inverse permute; broadcast_to → sum_to;
 //! narrow → g placed into zeros; cat → narrow of g per part.
 
-use super::cpu_kernel;
+use super::cpu_kernel_overwrite;
 #[cfg(feature = "gpu")]
 use super::{ctx, gpu_kernel};
 use crate::tensor::resolve_axis;
@@ -218,7 +218,7 @@ impl Tensor {
     fn strided_copy(&self, kind: &'static str, offset: usize, strides: &[usize], shape: &[usize]) -> Result<Storage> {
         let n: usize = shape.iter().product();
         Ok(match self.storage() {
-            Storage::Cpu(x) => cpu_kernel(kind, 0, n, |o| cpu::strided_copy(&x, offset, strides, shape, o)),
+            Storage::Cpu(x) => cpu_kernel_overwrite(kind, 0, n, |o| cpu::strided_copy(&x, offset, strides, shape, o)),
             #[cfg(feature = "gpu")]
             Storage::Gpu(x) => gpu_kernel(kind, 0, || gpu::strided_copy(ctx(&x), &x, offset, strides, shape))?,
         })

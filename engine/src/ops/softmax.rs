@@ -2,7 +2,7 @@
 //!
 //! Derivatives from the output y: softmax → y ⊙ (g − Σ g ⊙ y); log_softmax → g − eʸ Σ g.
 
-use super::cpu_kernel;
+use super::cpu_kernel_overwrite;
 #[cfg(feature = "gpu")]
 use super::{ctx, gpu_kernel, mixed};
 use crate::{Result, Storage, Tensor};
@@ -26,7 +26,7 @@ impl Tensor {
         let split = AxisSplit::new(self.shape(), self.axis(name, axis)?);
         let n = self.numel();
         let out = match self.storage() {
-            Storage::Cpu(x) => cpu_kernel(name, 5 * n as u64, n, |o| {
+            Storage::Cpu(x) => cpu_kernel_overwrite(name, 5 * n as u64, n, |o| {
                 if log {
                     cpu::log_softmax(&x, split, o)
                 } else {
@@ -47,7 +47,7 @@ impl Tensor {
             move |g: &Tensor, _: &[bool]| {
                 g.same_device(name, &y)?;
                 let dx = match (y.storage(), g.storage()) {
-                    (Storage::Cpu(y), Storage::Cpu(g)) => cpu_kernel(name, 4 * n as u64, n, |o| {
+                    (Storage::Cpu(y), Storage::Cpu(g)) => cpu_kernel_overwrite(name, 4 * n as u64, n, |o| {
                         if log {
                             cpu::log_softmax_backward(&y, &g, split, o)
                         } else {

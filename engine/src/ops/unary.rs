@@ -5,7 +5,7 @@
 //! leaky_relu → 1 or slope; sigmoid → y(1−y); tanh → 1−y²; gelu → Φ(x) + xφ(x);
 //! recip → −y²; square → 2x; x·c → c; x+c → 1; xᶜ → c·xᶜ⁻¹.
 
-use super::cpu_kernel;
+use super::cpu_kernel_overwrite;
 #[cfg(feature = "gpu")]
 use super::{ctx, gpu_kernel, mixed};
 use crate::{Result, Storage, Tensor};
@@ -18,7 +18,7 @@ impl Tensor {
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         let n = self.numel();
         let out = match self.storage() {
-            Storage::Cpu(x) => cpu_kernel(op.name(), n as u64, n, |o| cpu::unary(op, &x, o)),
+            Storage::Cpu(x) => cpu_kernel_overwrite(op.name(), n as u64, n, |o| cpu::unary(op, &x, o)),
             #[cfg(feature = "gpu")]
             Storage::Gpu(x) => gpu_kernel(op.name(), n as u64, || gpu::unary(ctx(&x), op, &x))?,
         };
@@ -85,7 +85,7 @@ fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Te
     dy.same_device(op.name(), x)?;
     let out = match (x.storage(), y.storage(), dy.storage()) {
         (Storage::Cpu(x), Storage::Cpu(y), Storage::Cpu(dy)) => {
-            cpu_kernel(op.name(), 2 * n as u64, n, |o| cpu::unary_backward(op, &x, &y, &dy, o))
+            cpu_kernel_overwrite(op.name(), 2 * n as u64, n, |o| cpu::unary_backward(op, &x, &y, &dy, o))
         }
         #[cfg(feature = "gpu")]
         (Storage::Gpu(xs), Storage::Gpu(ys), Storage::Gpu(dys)) => {

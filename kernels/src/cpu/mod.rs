@@ -4,6 +4,7 @@
 //! ([`PAR_MIN_ELEMS`]); below that everything runs on the caller's thread. The thread count
 //! follows rayon's global pool, so `RAYON_NUM_THREADS` is honoured.
 
+mod axpby;
 mod binary;
 mod conv;
 mod copy;
@@ -15,6 +16,7 @@ mod reduce;
 mod softmax;
 mod unary;
 
+pub use axpby::{axpby, axpby_in_place};
 pub use binary::binary;
 pub use conv::{col2im, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, im2col, Conv2dGeometry};
 pub use copy::{strided_add_into, strided_copy};

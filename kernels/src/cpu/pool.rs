@@ -45,29 +45,67 @@ impl Pool2dGeometry {
 pub fn max_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32], indices: &mut [f32]) {
     let (oh, ow) = g.out_hw();
     let plane_in = g.h * g.w;
+    let two_by_two = g.kh == 2 && g.kw == 2 && g.stride == (2, 2) && g.padding == (0, 0);
     out.par_chunks_mut(oh * ow).zip(indices.par_chunks_mut(oh * ow)).enumerate().for_each(|(p, (o, idx))| {
         let src = &x[p * plane_in..(p + 1) * plane_in];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let (ys, xs) = g.window(oy, ox);
-                let (mut best, mut best_i) = (f32::NEG_INFINITY, usize::MAX);
-                for y in ys {
-                    for x in xs.clone() {
-                        let v = src[y * g.w + x];
-                        if v > best || best_i == usize::MAX || v.is_nan() {
-                            best = v;
-                            best_i = y * g.w + x;
-                            if v.is_nan() {
-                                break;
-                            }
+        if two_by_two {
+            max_pool_2x2(src, g.w, (oh, ow), o, idx);
+        } else {
+            max_pool_windows(src, g, (oh, ow), o, idx);
+        }
+    });
+}
+
+/// Max pooling of one plane, any window. Scans each window row by row; the first maximum wins,
+/// and a NaN wins and ends the scan of its row.
+fn max_pool_windows(src: &[f32], g: &Pool2dGeometry, (oh, ow): (usize, usize), o: &mut [f32], idx: &mut [f32]) {
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let (ys, xs) = g.window(oy, ox);
+            let (mut best, mut best_i) = (f32::NEG_INFINITY, usize::MAX);
+            for y in ys {
+                for x in xs.clone() {
+                    let v = src[y * g.w + x];
+                    if v > best || best_i == usize::MAX || v.is_nan() {
+                        best = v;
+                        best_i = y * g.w + x;
+                        if v.is_nan() {
+                            break;
                         }
                     }
                 }
-                o[oy * ow + ox] = best;
-                idx[oy * ow + ox] = best_i as f32;
             }
+            o[oy * ow + ox] = best;
+            idx[oy * ow + ox] = best_i as f32;
         }
-    });
+    }
+}
+
+/// [`max_pool_windows`] for the common `2 × 2`, stride 2, unpadded window, without the window
+/// clipping: the same rule over the same four positions in the same order.
+fn max_pool_2x2(src: &[f32], w: usize, (oh, ow): (usize, usize), out: &mut [f32], idx: &mut [f32]) {
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let base = 2 * oy * w + 2 * ox;
+            let (mut best, mut best_i) = (src[base], base);
+            // Whether position `i` takes over, and whether it ends its row (a NaN).
+            let mut consider = |i: usize| {
+                let v = src[i];
+                if v > best || v.is_nan() {
+                    (best, best_i) = (v, i);
+                }
+                v.is_nan()
+            };
+            if !src[base].is_nan() {
+                consider(base + 1);
+            }
+            if !consider(base + w) {
+                consider(base + w + 1);
+            }
+            out[oy * ow + ox] = best;
+            idx[oy * ow + ox] = best_i as f32;
+        }
+    }
 }
 
 /// Routes each output gradient to the input position that won the max.
@@ -124,6 +162,34 @@ pub fn avg_pool2d_backward(dy: &[f32], g: &Pool2dGeometry, dx: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_2x2_fast_path_matches_the_general_window_scan_with_ties_and_nans() {
+        let (h, w) = (7, 9);
+        let g = Pool2dGeometry { planes: 1, h, w, kh: 2, kw: 2, stride: (2, 2), padding: (0, 0) };
+        let (oh, ow) = g.out_hw();
+        for seed in 0..20u32 {
+            // Few distinct values, so ties are common, and NaNs in some windows.
+            let x: Vec<f32> = (0..h * w)
+                .map(|i| {
+                    let r = ((i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) >> 7;
+                    if r.is_multiple_of(11) {
+                        f32::NAN
+                    } else {
+                        (r % 3) as f32
+                    }
+                })
+                .collect();
+            let (mut fast, mut fast_i) = (vec![0.0; oh * ow], vec![0.0; oh * ow]);
+            let (mut general, mut general_i) = (vec![0.0; oh * ow], vec![0.0; oh * ow]);
+            max_pool_2x2(&x, w, (oh, ow), &mut fast, &mut fast_i);
+            max_pool_windows(&x, &g, (oh, ow), &mut general, &mut general_i);
+            assert_eq!(fast_i, general_i, "seed {seed}");
+            for (a, b) in fast.iter().zip(&general) {
+                assert!(a == b || (a.is_nan() && b.is_nan()), "seed {seed}: {a} vs {b}");
+            }
+        }
+    }
 
     #[test]
     fn pools_match_hand_computed_values() {

@@ -35,11 +35,7 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.conv2d(&self.weight, self.options)?;
-        match &self.bias {
-            Some(b) => y.add(&b.reshape(&[1, b.numel(), 1, 1])?),
-            None => Ok(y),
-        }
+        x.conv2d_bias(&self.weight, self.bias.as_ref(), self.options)
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut v = vec![("weight".to_string(), self.weight.clone())];

@@ -43,13 +43,18 @@ impl Optimizer for Sgd {
                 }
                 if c.momentum != 0.0 {
                     let buf = match self.velocity.get(&p.id()) {
-                        Some(b) => b.mul_scalar(c.momentum)?.add(&g)?,
-                        None => g.clone(),
+                        Some(b) => {
+                            b.scale_and_add_(c.momentum, &g)?;
+                            b.clone()
+                        }
+                        // A copy, not the gradient itself: the buffer is later updated in place.
+                        None => g.deep_clone()?,
                     };
                     g = if c.nesterov { g.add(&buf.mul_scalar(c.momentum)?)? } else { buf.clone() };
                     self.velocity.insert(p.id(), buf);
                 }
-                p.set_data(&p.sub(&g.mul_scalar(c.lr)?)?)?;
+                // One fused pass, in place unless a recorded graph still holds the old values.
+                p.add_scaled_(&g, -c.lr)?;
             }
             Ok(())
         })
