@@ -12,6 +12,23 @@ const SHADER: Shader =
 /// Output tile of one workgroup (`TM`/`TN` in matmul.wgsl).
 const TILE: usize = 64;
 
+/// The entry point of matmul.wgsl for `spec`: each operand is staged with vec4 loads when its
+/// stored contiguous dimension (k for A, m for Aᵀ, n for B, k for Bᵀ) and its batch stride are
+/// multiples of 4 (so every vec4 the kernel reads is aligned and wholly inside or outside the
+/// matrix), and one float at a time otherwise.
+pub(crate) fn entry_point(spec: &MatmulSpec) -> &'static str {
+    let a_contiguous = if spec.trans_a { spec.m } else { spec.k };
+    let b_contiguous = if spec.trans_b { spec.k } else { spec.n };
+    let a4 = a_contiguous.is_multiple_of(4) && spec.a_batch_stride.is_multiple_of(4);
+    let b4 = b_contiguous.is_multiple_of(4) && spec.b_batch_stride.is_multiple_of(4);
+    match (a4, b4) {
+        (false, false) => "matmul",
+        (true, false) => "matmul_a4",
+        (false, true) => "matmul_b4",
+        (true, true) => "matmul_a4b4",
+    }
+}
+
 /// Elements of A (or B) that batch `batch` reaches under `spec`.
 fn operand_len(batch: usize, stride: usize, rows: usize, cols: usize) -> usize {
     if batch == 0 || rows * cols == 0 {
@@ -70,6 +87,7 @@ pub fn matmul_into(
     if tiles_x > max || tiles_y > max {
         return Err(ctx.error(name, format!("{m}×{n} output exceeds the dispatch limit")));
     }
+    let entry = entry_point(&spec);
     let mut base = 0usize;
     while base < batch {
         let chunk = (batch - base).min(max as usize);
@@ -85,7 +103,7 @@ pub fn matmul_into(
             u32_of(ctx, name, base)?,
         ];
         let grid = [tiles_x as u32, tiles_y as u32, chunk as u32];
-        ctx.dispatch(&SHADER, "matmul", &params, &[a.raw(), b.raw(), out.raw()], grid)?;
+        ctx.dispatch(&SHADER, entry, &params, &[a.raw(), b.raw(), out.raw()], grid)?;
         base += chunk;
     }
     Ok(())

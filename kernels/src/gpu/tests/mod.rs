@@ -5,6 +5,7 @@ mod basic;
 mod context;
 mod conv_pool;
 mod gather;
+mod matmul;
 
 use super::{GpuBuffer, GpuContext};
 use std::sync::Arc;
