@@ -9,6 +9,7 @@ use crate::stats::BackwardPhase;
 use crate::{Error, Result, Tensor};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 /// A backward rule: given the gradient of the op's output and, per input, whether that input
 /// wants a gradient, returns one optional gradient per input (with the input's shape).
@@ -29,7 +30,10 @@ where
 pub(crate) struct Node {
     pub(crate) name: &'static str,
     pub(crate) inputs: Vec<Tensor>,
-    pub(crate) backward: Box<dyn BackwardFn>,
+    /// The backward rule with the values it saved. `backward()` takes and drops it after use,
+    /// as PyTorch frees a graph's saved tensors: memory returns during the backward pass, and
+    /// an optimiser can then update parameters in place because no saved copy shares them.
+    pub(crate) backward: Mutex<Option<Box<dyn BackwardFn>>>,
 }
 
 thread_local! {
@@ -73,7 +77,9 @@ pub fn no_grad<T>(f: impl FnOnce() -> T) -> T {
 
 impl Tensor {
     /// Computes gradients of this scalar with respect to every leaf that requires grad and adds
-    /// them to the leaves' `grad()`. Intermediate gradients are freed as soon as they are used.
+    /// them to the leaves' `grad()`. Intermediate gradients, and the values each op saved for
+    /// its gradient, are freed as soon as they are used: a graph supports one backward pass
+    /// (a second one is an error; compute the loss again).
     pub fn backward(&self) -> Result<()> {
         if !self.requires_grad() {
             return Err(Error::BackwardNoGrad);
@@ -93,7 +99,14 @@ impl Tensor {
                 continue;
             };
             let needs: Vec<bool> = node.inputs.iter().map(Tensor::requires_grad).collect();
-            let input_grads = node.backward.backward(&g, &needs)?;
+            let rule = node
+                .backward
+                .lock()
+                .expect("a node's rule lock is never poisoned: no code panics while holding it")
+                .take()
+                .ok_or(Error::GraphFreed { op: node.name })?;
+            let input_grads = rule.backward(&g, &needs)?;
+            drop(rule);
             debug_assert_eq!(input_grads.len(), node.inputs.len(), "{}: one gradient slot per input", node.name);
             for ((input, gi), need) in node.inputs.iter().zip(input_grads).zip(needs) {
                 let Some(gi) = gi else { continue };

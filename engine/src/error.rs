@@ -23,6 +23,8 @@ pub enum Error {
     BackwardNonScalar { shape: Vec<usize> },
     /// `backward()` on a tensor that does not require grad.
     BackwardNoGrad,
+    /// A second `backward()` through a graph whose saved values the first one freed.
+    GraphFreed { op: &'static str },
     /// `set_requires_grad` on a tensor made by an op.
     NotALeaf,
     /// Operands that live on different devices.
@@ -54,6 +56,10 @@ impl fmt::Display for Error {
             Error::BackwardNonScalar { shape } => write!(
                 f,
                 "backward: the tensor has shape {shape:?}; backward() starts from a single value — reduce it first (e.g. .sum_all() or .mean_all())"
+            ),
+            Error::GraphFreed { op } => write!(
+                f,
+                "backward: the graph through `{op}` was already used by an earlier backward(), which freed the values it saved — compute the loss again for another backward pass"
             ),
             Error::BackwardNoGrad => write!(
                 f,

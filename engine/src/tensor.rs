@@ -87,7 +87,11 @@ impl Tensor {
         F: BackwardFn + 'static,
     {
         let node = if grad_enabled() && inputs.iter().any(|t| t.requires_grad()) {
-            Some(Node { name, inputs: inputs.iter().map(|t| (*t).clone()).collect(), backward: Box::new(backward()) })
+            Some(Node {
+                name,
+                inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+                backward: Mutex::new(Some(Box::new(backward()))),
+            })
         } else {
             None
         };

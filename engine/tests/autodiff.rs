@@ -61,3 +61,25 @@ fn set_data_updates_every_clone_but_not_recorded_history() {
     assert_eq!(w.grad().unwrap().to_vec().unwrap(), vec![2.0], "history keeps the values it captured");
     assert!(w.set_data(&Tensor::zeros(&[2])).unwrap_err().to_string().contains("set_data"));
 }
+
+#[test]
+fn backward_frees_the_saved_values_so_a_second_pass_is_an_error_and_updates_go_in_place() {
+    let n = graft_engine::POOLED_MIN_LEN;
+    let w = Tensor::full(&[1, n], 0.5).requires_grad_(true).unwrap();
+    let x = Tensor::ones(&[2, n]);
+    let loss = x.matmul_t(&w, false, true).unwrap().mean_all().unwrap();
+    loss.backward().unwrap();
+    let err = loss.backward().unwrap_err().to_string();
+    assert!(err.contains("already used by an earlier backward()") && err.contains("compute the loss again"), "{err}");
+    // The loss (and its graph) is still alive, but no saved copy shares w's buffer any more:
+    // the SGD update is written in place.
+    let host_ptr = |t: &Tensor| match t.storage() {
+        graft_engine::Storage::Cpu(b) => b.as_ptr(),
+        #[allow(unreachable_patterns)]
+        _ => unreachable!("a CPU tensor"),
+    };
+    let before = host_ptr(&w);
+    w.add_scaled_(&w.grad().unwrap(), -0.1).unwrap();
+    assert_eq!(host_ptr(&w), before);
+    assert!((w.to_vec().unwrap()[0] - (0.5 - 0.1)).abs() < 1e-6);
+}

@@ -85,25 +85,21 @@ fn max_pool_windows(src: &[f32], g: &Pool2dGeometry, (oh, ow): (usize, usize), o
 /// clipping: the same rule over the same four positions in the same order.
 fn max_pool_2x2(src: &[f32], w: usize, (oh, ow): (usize, usize), out: &mut [f32], idx: &mut [f32]) {
     for oy in 0..oh {
+        let (top, bottom) = (&src[2 * oy * w..][..2 * ow], &src[(2 * oy + 1) * w..][..2 * ow]);
+        let (out, idx) = (&mut out[oy * ow..][..ow], &mut idx[oy * ow..][..ow]);
         for ox in 0..ow {
-            let base = 2 * oy * w + 2 * ox;
-            let (mut best, mut best_i) = (src[base], base);
-            // Whether position `i` takes over, and whether it ends its row (a NaN).
-            let mut consider = |i: usize| {
-                let v = src[i];
-                if v > best || v.is_nan() {
-                    (best, best_i) = (v, i);
-                }
-                v.is_nan()
-            };
-            if !src[base].is_nan() {
-                consider(base + 1);
-            }
-            if !consider(base + w) {
-                consider(base + w + 1);
-            }
-            out[oy * ow + ox] = best;
-            idx[oy * ow + ox] = best_i as f32;
+            let (a, b, c, d) = (top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]);
+            // Selects rather than branches: which value wins is data-dependent and would
+            // mispredict about half the time. Non-short-circuit `&`/`|` keep them branch-free.
+            // Position numbers 0..4 are a, b, c, d; a NaN ends its row's scan.
+            let take_b = !a.is_nan() & ((b > a) | b.is_nan());
+            let (m, i) = if take_b { (b, 1) } else { (a, 0) };
+            let take_c = (c > m) | c.is_nan();
+            let (m, i) = if take_c { (c, 2) } else { (m, i) };
+            let take_d = !c.is_nan() & ((d > m) | d.is_nan());
+            let (m, i) = if take_d { (d, 3) } else { (m, i) };
+            out[ox] = m;
+            idx[ox] = (2 * oy * w + 2 * ox + (i & 1) + (i >> 1) * w) as f32;
         }
     }
 }

@@ -47,43 +47,31 @@ pub fn unary_backward(op: UnaryOp, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f
     for_each_chunk(dx, |start, chunk| {
         let end = start + chunk.len();
         let (x, y, dy) = (&x[start..end], &y[start..end], &dy[start..end]);
-        for i in 0..chunk.len() {
-            let (xv, yv, g) = (x[i], y[i], dy[i]);
-            chunk[i] = g * match op {
-                UnaryOp::Neg => -1.0,
-                UnaryOp::Exp => yv,
-                UnaryOp::Log => 1.0 / xv,
-                UnaryOp::Sqrt => 0.5 / yv,
-                UnaryOp::Abs => xv.signum() * if xv == 0.0 { 0.0 } else { 1.0 },
-                UnaryOp::Relu => {
-                    if xv > 0.0 {
-                        1.0
-                    } else {
-                        0.0
-                    }
-                }
-                UnaryOp::LeakyRelu(s) => {
-                    if xv > 0.0 {
-                        1.0
-                    } else {
-                        s
-                    }
-                }
-                UnaryOp::Sigmoid => yv * (1.0 - yv),
-                UnaryOp::Tanh => 1.0 - yv * yv,
-                UnaryOp::Gelu => gelu_derivative(xv),
-                UnaryOp::Recip => -yv * yv,
-                UnaryOp::Square => 2.0 * xv,
-                UnaryOp::MulScalar(c) => c,
-                UnaryOp::AddScalar(_) => 1.0,
-                UnaryOp::PowScalar(c) => {
-                    if c == 0.0 {
-                        0.0
-                    } else {
-                        c * xv.powf(c - 1.0)
-                    }
+        // One loop per op (the match stays outside), so each loop is branch-free and vectorises.
+        macro_rules! map {
+            (|$xv:ident, $yv:ident| $d:expr) => {
+                for (((o, &$xv), &$yv), &g) in chunk.iter_mut().zip(x).zip(y).zip(dy) {
+                    let _ = (&$xv, &$yv); // each rule reads only one of them
+                    *o = g * $d;
                 }
             };
+        }
+        match op {
+            UnaryOp::Neg => chunk.iter_mut().zip(dy).for_each(|(o, &g)| *o = -g),
+            UnaryOp::Exp => map!(|xv, yv| yv),
+            UnaryOp::Log => map!(|xv, yv| 1.0 / xv),
+            UnaryOp::Sqrt => map!(|xv, yv| 0.5 / yv),
+            UnaryOp::Abs => map!(|xv, yv| xv.signum() * if xv == 0.0 { 0.0 } else { 1.0 }),
+            UnaryOp::Relu => map!(|xv, yv| if xv > 0.0 { 1.0 } else { 0.0 }),
+            UnaryOp::LeakyRelu(s) => map!(|xv, yv| if xv > 0.0 { 1.0 } else { s }),
+            UnaryOp::Sigmoid => map!(|xv, yv| yv * (1.0 - yv)),
+            UnaryOp::Tanh => map!(|xv, yv| 1.0 - yv * yv),
+            UnaryOp::Gelu => map!(|xv, yv| gelu_derivative(xv)),
+            UnaryOp::Recip => map!(|xv, yv| -yv * yv),
+            UnaryOp::Square => map!(|xv, yv| 2.0 * xv),
+            UnaryOp::MulScalar(c) => map!(|xv, yv| c),
+            UnaryOp::AddScalar(_) => map!(|xv, yv| 1.0),
+            UnaryOp::PowScalar(c) => map!(|xv, yv| if c == 0.0 { 0.0 } else { c * xv.powf(c - 1.0) }),
         }
     });
 }
