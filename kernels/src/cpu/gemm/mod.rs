@@ -5,19 +5,21 @@
 //! ```text
 //! for pc in 0..k step KC              first depth block overwrites C (unless accumulating)
 //!   for jc in 0..n step NC
-//!     large m: pack the KC×NC block of B (stays in L2), then, in parallel over MR-row panels
-//!              of A: pack the MR×KC panel (stays in L1) and sweep it across every NR-column
-//!              panel of the B block with the micro-kernel.
-//!     small m: pack all m×KC of A (tiny), then, in parallel over chunks of B panels: pack those
-//!              panels (or, when B is row-major and the panel is full, read B in place) and run
-//!              every A panel against them.
+//!     large m: pack the KC×NC block of B (stays in L2), then for each MR-row panel of A: pack
+//!              the MR×KC panel (stays in L1) and sweep it across every NR-column panel of the
+//!              B block with the micro-kernel.
+//!     small m: pack all m×KC of A (tiny), then for each B panel: pack it (or, when B is
+//!              row-major and the panel is full, read B in place) and run every A panel on it.
 //! ```
 //!
-//! The small-m order is what training shapes need (a batch of 32 rows times a weight matrix):
-//! splitting over M would leave one thread idle and pack all of B on each, so they split over N.
-//! Products below [`PAR_MIN_MACS`] multiply-adds stay on the calling thread; many small
-//! matrices in one batch run in parallel over the batch instead.
-
+//! Threads split the product once, before any of this: each takes a share of the columns (or,
+//! when there are too few columns, of the rows) and runs the whole loop nest on it alone with
+//! its own packing buffers. One fork-join per product, instead of one per block, matters on a
+//! small machine: a fork-join costs a few microseconds on an idle machine and far more on a
+//! busy one, as much as a training-shape product's whole work. The price, each thread packing
+//! its own copy of the shared operand's panels, is a sliver of the multiply-adds it saves.
+//! Products below [`PAR_MIN_MACS`] multiply-adds stay on the calling thread; many small matrices
+//! in one batch run in parallel over the batch instead.
 mod blocking;
 mod kernel_avx2;
 mod kernel_avx512;
@@ -137,9 +139,6 @@ pub(crate) struct Config {
 /// machine, far more on a busy one) it costs.
 pub(crate) const PAR_MIN_MACS: usize = 1 << 21;
 
-/// Below this many floats a B block is packed on the calling thread.
-const PAR_MIN_PACK: usize = 1 << 16;
-
 /// Up to this many rows of `op(A)` a product splits over N and reads row-major B in place.
 const SMALL_M: usize = 64;
 
@@ -208,15 +207,15 @@ fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
 
-// SAFETY: every task writes a disjoint set of `Tile` windows of the output (distinct A panels or
-// distinct B panels of one block), and the output outlives the parallel region that uses it.
+// SAFETY: each thread writes only the `Tile` windows of its own share, and shares are disjoint
+// rectangles of the output (see `Share::split`); the output outlives the parallel region.
 unsafe impl Send for OutPtr {}
 // SAFETY: as above; the pointer itself is never mutated.
 unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
+    fn offset(self, offset: usize) -> OutPtr {
+        OutPtr(self.0.wrapping_add(offset))
     }
 }
 
@@ -228,7 +227,8 @@ fn blocks(len: usize, max: usize, align: usize) -> impl Iterator<Item = (usize, 
     (0..len).step_by(size).map(move |start| (start, size.min(len - start)))
 }
 
-/// One matrix of the batch.
+/// One matrix of the batch: split across threads (see the module notes), then each share runs
+/// the blocked loop nest alone.
 fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSpec, blk: &Blocking, par: bool) {
     let (m, n, k) = (spec.m, spec.n, spec.k);
     if k == 0 {
@@ -237,66 +237,115 @@ fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSp
         }
         return;
     }
-    let a = MatRef { data: a, ld: if spec.trans_a { m } else { k }, trans: spec.trans_a };
-    let b = MatRef { data: b, ld: if spec.trans_b { k } else { n }, trans: spec.trans_b };
-    let mut a_buf = A_BUF.take();
-    let mut b_buf = B_BUF.take();
-    let out = OutPtr(c.as_mut_ptr());
-    let threads = if par { rayon::current_num_threads() } else { 1 };
-    // Depth blocks a multiple of 16 floats keep every packed panel 64-byte aligned. The same
-    // depth blocking for every m keeps each output row's summation order independent of how
-    // many rows the product has, so a row computed alone or in a batch of 256 is bit-identical
-    // (what makes transfer's frozen-feature cache reproduce the uncached run exactly). Twice
-    // the L1-sized depth still keeps one A panel within L1 and halves the fork-joins of skinny
-    // products.
-    let depth_blocks = || blocks(k, 2 * blk.kc, 16);
-    // A shallow depth block leaves room in L2 for a wider B block: keep its bytes constant, so a
-    // small-k product (the `Gᵀ·X` weight gradient) is not cut into many short column blocks.
-    let col_blocks = |kc: usize| blocks(n, (blk.nc * blk.kc / kc).next_multiple_of(K::NR), K::NR);
-    let block = |pc: usize, kc: usize, (jc, nc): (usize, usize)| Block {
-        a,
-        b,
-        out,
+    let whole = Share {
+        a: MatRef { data: a, ld: if spec.trans_a { m } else { k }, trans: spec.trans_a },
+        b: MatRef { data: b, ld: if spec.trans_b { k } else { n }, trans: spec.trans_b },
+        out: OutPtr(c.as_mut_ptr()),
+        ldc: n,
         m,
         n,
-        pc,
-        kc,
-        jc,
-        nc,
-        load_c: spec.accumulate || pc > 0,
     };
-    if m <= SMALL_M.max(K::MR) {
-        // Each depth block costs a fork-join, which on a virtual machine can cost as much as a
-        // skinny product's work.
-        for (pc, kc) in depth_blocks() {
-            for cols in col_blocks(kc) {
-                block(pc, kc, cols).small_m::<K>(&mut a_buf, &mut b_buf, threads);
-            }
-        }
+    let threads = if par { rayon::current_num_threads() } else { 1 };
+    let shares = whole.split::<K>(threads);
+    let run = |s: &Share| {
+        let mut a_buf = A_BUF.take();
+        let mut b_buf = B_BUF.take();
+        s.run::<K>(k, spec.accumulate, blk, &mut a_buf, &mut b_buf);
+        A_BUF.set(a_buf);
+        B_BUF.set(b_buf);
+    };
+    if shares.len() > 1 {
+        shares.par_iter().for_each(run);
     } else {
-        // BLIS order: each A block is packed once (during the first column block's sweep) and
-        // reused for every column block; B blocks are packed once per row block, which is rare
-        // because row blocks are large.
-        for rows in blocks(m, blk.mc, K::MR) {
+        shares.iter().for_each(run);
+    }
+}
+
+/// A rectangle of the output and the operands it needs: rows `m` of A and columns `n` of B,
+/// already offset to the rectangle's corner, and C's row stride.
+#[derive(Clone, Copy)]
+struct Share<'a> {
+    a: MatRef<'a>,
+    b: MatRef<'a>,
+    out: OutPtr,
+    ldc: usize,
+    m: usize,
+    n: usize,
+}
+
+impl<'a> Share<'a> {
+    /// Up to `threads` disjoint shares covering this one: column ranges of whole B panels when
+    /// there are at least two panels per thread (each thread then packs only its own B), else
+    /// row ranges of whole A panels, else just this one.
+    fn split<K: MicroKernel>(self, threads: usize) -> Vec<Share<'a>> {
+        let (col_panels, row_panels) = (self.n.div_ceil(K::NR), self.m.div_ceil(K::MR));
+        if threads > 1 && col_panels >= 2 * threads {
+            blocks(self.n, (col_panels.div_ceil(threads)) * K::NR, K::NR).map(|(j0, cols)| self.columns(j0, cols)).collect()
+        } else if threads > 1 && row_panels >= 2 * threads {
+            blocks(self.m, (row_panels.div_ceil(threads)) * K::MR, K::MR).map(|(i0, rows)| self.rows(i0, rows)).collect()
+        } else {
+            vec![self]
+        }
+    }
+
+    /// Columns `j0 .. j0 + cols` of this share.
+    fn columns(self, j0: usize, cols: usize) -> Share<'a> {
+        let off = if self.b.trans { j0 * self.b.ld } else { j0 };
+        Share { b: MatRef { data: &self.b.data[off..], ..self.b }, out: self.out.offset(j0), n: cols, ..self }
+    }
+
+    /// Rows `i0 .. i0 + rows` of this share.
+    fn rows(self, i0: usize, rows: usize) -> Share<'a> {
+        let off = if self.a.trans { i0 } else { i0 * self.a.ld };
+        Share { a: MatRef { data: &self.a.data[off..], ..self.a }, out: self.out.offset(i0 * self.ldc), m: rows, ..self }
+    }
+
+    /// The blocked loop nest over this share, on the calling thread.
+    fn run<K: MicroKernel>(&self, k: usize, accumulate: bool, blk: &Blocking, a_buf: &mut Vec<f32>, b_buf: &mut Vec<f32>) {
+        // Depth blocks a multiple of 16 floats keep every packed panel 64-byte aligned. The same
+        // depth blocking for every m (and every share) keeps each output's summation order
+        // independent of how many rows the product has and of the thread split, so a row
+        // computed alone or in a batch of 256 is bit-identical (what makes transfer's
+        // frozen-feature cache reproduce the uncached run exactly). Twice the L1-sized depth
+        // still keeps one A panel within L1.
+        let depth_blocks = || blocks(k, 2 * blk.kc, 16);
+        // A shallow depth block leaves room in L2 for a wider B block: keep its bytes constant, so
+        // a small-k product (the `Gᵀ·X` weight gradient) is not cut into many short column blocks.
+        let col_blocks = |kc: usize| blocks(self.n, (blk.nc * blk.kc / kc).next_multiple_of(K::NR), K::NR);
+        let block = |pc: usize, kc: usize, (jc, nc): (usize, usize)| Block {
+            share: *self,
+            pc,
+            kc,
+            jc,
+            nc,
+            load_c: accumulate || pc > 0,
+        };
+        if self.m <= SMALL_M.max(K::MR) {
             for (pc, kc) in depth_blocks() {
-                for (q, cols) in col_blocks(kc).enumerate() {
-                    block(pc, kc, cols).large_m::<K>(&mut a_buf, &mut b_buf, rows, q == 0, par);
+                for cols in col_blocks(kc) {
+                    block(pc, kc, cols).small_m::<K>(a_buf, b_buf);
+                }
+            }
+        } else {
+            // BLIS order: each A block is packed once (during the first column block's sweep)
+            // and reused for every column block; B blocks are packed once per row block, which
+            // is rare because row blocks are large.
+            for rows in blocks(self.m, blk.mc, K::MR) {
+                for (pc, kc) in depth_blocks() {
+                    for (q, cols) in col_blocks(kc).enumerate() {
+                        block(pc, kc, cols).large_m::<K>(a_buf, b_buf, rows, q == 0);
+                    }
                 }
             }
         }
     }
-    A_BUF.set(a_buf);
-    B_BUF.set(b_buf);
 }
 
-/// The work for one `(pc, jc)` block: depth `pc .. pc + kc`, columns `jc .. jc + nc`, all rows.
+/// The work for one `(pc, jc)` block of a share: depth `pc .. pc + kc`, columns `jc .. jc + nc`,
+/// all rows.
 #[derive(Clone, Copy)]
 struct Block<'a> {
-    a: MatRef<'a>,
-    b: MatRef<'a>,
-    out: OutPtr,
-    m: usize,
-    n: usize,
+    share: Share<'a>,
     pc: usize,
     kc: usize,
     jc: usize,
@@ -314,7 +363,7 @@ impl Block<'_> {
     /// Rows of A panel `ir` counted from `i_base`: its first row and how many are valid.
     fn panel_rows<K: MicroKernel>(&self, i_base: usize, ir: usize) -> (usize, usize) {
         let i0 = i_base + ir * K::MR;
-        (i0, K::MR.min(self.m - i0))
+        (i0, K::MR.min(self.share.m - i0))
     }
 
     /// Runs the kernel on A panel rows `i0 .. i0 + rows` against B columns `j0 .. j0 + cols`.
@@ -331,108 +380,73 @@ impl Block<'_> {
             a: a_panel.as_ptr(),
             b,
             rs_b,
-            c: self.out.at(i0 * self.n + j0),
-            rs_c: self.n,
+            c: self.share.out.offset(i0 * self.share.ldc + j0).0,
+            rs_c: self.share.ldc,
             mr: rows,
             nr: cols,
             load_c: self.load_c,
         };
         // SAFETY: `a_panel` holds a packed `MR × kc` panel; `b` is either a packed `kc × NR`
-        // panel (`rs_b = NR`) or `kc` full rows of row-major B starting in bounds (`rs_b = n`,
-        // see `b_panel`); the C window `rows × cols` at `(i0, j0)` lies inside the `m × n`
-        // output, and the caller hands disjoint windows to concurrent tasks. `K` was checked
-        // available in `gemm_with`.
+        // panel (`rs_b = NR`) or `kc` full rows of row-major B starting in bounds (`rs_b = ld`,
+        // see `small_m`); the C window `rows × cols` at `(i0, j0)` lies inside the share's
+        // rectangle of the output, and shares on different threads are disjoint. `K` was
+        // checked available in `gemm_with`.
         unsafe { K::run(&t) }
     }
 
     /// Whether B panel columns can be read in place: row-major B and a full panel.
     fn direct(&self, cols: usize, nr: usize) -> bool {
-        !self.b.trans && cols == nr
+        !self.share.b.trans && cols == nr
     }
 
-    /// Large m, rows `ic .. ic + mc`: pack the B block, then split the A panels across threads;
-    /// each task packs its A panel when `pack_a` is set (first column block) and sweeps it
-    /// across every B panel of the block.
-    fn large_m<K: MicroKernel>(
-        &self,
-        a_buf: &mut Vec<f32>,
-        b_buf: &mut Vec<f32>,
-        (ic, mc): (usize, usize),
-        pack_a: bool,
-        par: bool,
-    ) {
+    /// Large m, rows `ic .. ic + mc`: pack the B block, then sweep each A panel (packed when
+    /// `pack_a` is set, i.e. during the first column block) across every B panel of the block.
+    fn large_m<K: MicroKernel>(&self, a_buf: &mut Vec<f32>, b_buf: &mut Vec<f32>, (ic, mc): (usize, usize), pack_a: bool) {
         let (kc, tiles_m, tiles_n) = (self.kc, mc.div_ceil(K::MR), self.nc.div_ceil(K::NR));
         let b_pack = aligned(b_buf, tiles_n * kc * K::NR);
-        let pack_panel = |(jr, dst): (usize, &mut [f32])| {
+        for (jr, dst) in b_pack.chunks_mut(kc * K::NR).enumerate() {
             let (j0, cols) = self.panel_cols::<K>(jr);
-            K::pack_b(dst, self.b, self.pc, kc, j0, cols);
-        };
-        // A small B block packs faster than a fork-join hands it out.
-        if par && tiles_n > 1 && b_pack.len() >= PAR_MIN_PACK {
-            b_pack.par_chunks_mut(kc * K::NR).enumerate().for_each(pack_panel);
-        } else {
-            b_pack.chunks_mut(kc * K::NR).enumerate().for_each(pack_panel);
+            K::pack_b(dst, self.share.b, self.pc, kc, j0, cols);
         }
         let b_pack = &*b_pack;
         // The packed A block stays in `a_buf` between the column blocks of one depth block.
         let a_pack = aligned(a_buf, tiles_m * kc * K::MR);
-        let task = |(ir, a_panel): (usize, &mut [f32])| {
+        for (ir, a_panel) in a_pack.chunks_mut(kc * K::MR).enumerate() {
             let rows = self.panel_rows::<K>(ic, ir);
             if pack_a {
-                K::pack_a(a_panel, self.a, rows.0, rows.1, self.pc, kc);
+                K::pack_a(a_panel, self.share.a, rows.0, rows.1, self.pc, kc);
             }
             for jr in 0..tiles_n {
                 let b = (b_pack[jr * kc * K::NR..].as_ptr(), K::NR);
                 self.tile::<K>(a_panel, b, rows, self.panel_cols::<K>(jr));
             }
-        };
-        if par {
-            a_pack.par_chunks_mut(kc * K::MR).enumerate().for_each(task);
-        } else {
-            a_pack.chunks_mut(kc * K::MR).enumerate().for_each(task);
         }
     }
 
-    /// Small m: pack all of A once, then split the B panels across threads; full panels of
-    /// row-major B are read in place, the rest are packed by the task that uses them.
-    fn small_m<K: MicroKernel>(&self, a_buf: &mut Vec<f32>, b_buf: &mut Vec<f32>, threads: usize) {
-        let (kc, tiles_m, tiles_n) = (self.kc, self.m.div_ceil(K::MR), self.nc.div_ceil(K::NR));
+    /// Small m: pack all of A once, then run every A panel on each B panel; full panels of
+    /// row-major B are read in place, the rest are packed first.
+    fn small_m<K: MicroKernel>(&self, a_buf: &mut Vec<f32>, b_buf: &mut Vec<f32>) {
+        let (kc, tiles_m, tiles_n) = (self.kc, self.share.m.div_ceil(K::MR), self.nc.div_ceil(K::NR));
         let a_pack = aligned(a_buf, tiles_m * kc * K::MR);
         for (ir, a_panel) in a_pack.chunks_mut(kc * K::MR).enumerate() {
             let (i0, rows) = self.panel_rows::<K>(0, ir);
-            K::pack_a(a_panel, self.a, i0, rows, self.pc, kc);
+            K::pack_a(a_panel, self.share.a, i0, rows, self.pc, kc);
         }
         let a_pack = &*a_pack;
-        // A few chunks per thread so an uneven split (7 panels on 2 threads) balances.
-        let chunks = tiles_n.min(if threads > 1 { 2 * threads } else { 1 });
-        let per_chunk = tiles_n.div_ceil(chunks);
-        let b_pack = aligned(b_buf, tiles_n * kc * K::NR);
-        let task = |(ch, dst): (usize, &mut [f32])| {
-            let panels = ch * per_chunk..ch * per_chunk + dst.len() / (kc * K::NR);
-            for (q, jr) in panels.clone().enumerate() {
-                let (j0, cols) = self.panel_cols::<K>(jr);
-                if !self.direct(cols, K::NR) {
-                    K::pack_b(&mut dst[q * kc * K::NR..], self.b, self.pc, kc, j0, cols);
-                }
-            }
+        let b_panel = aligned(b_buf, kc * K::NR);
+        let b = self.share.b;
+        for jr in 0..tiles_n {
+            let (j0, cols) = self.panel_cols::<K>(jr);
+            let panel = if self.direct(cols, K::NR) {
+                (b.data[self.pc * b.ld + j0..].as_ptr(), b.ld)
+            } else {
+                K::pack_b(b_panel, b, self.pc, kc, j0, cols);
+                (b_panel.as_ptr(), K::NR)
+            };
             for ir in 0..tiles_m {
                 let rows = self.panel_rows::<K>(0, ir);
-                let a_panel = &a_pack[ir * kc * K::MR..];
-                for (q, jr) in panels.clone().enumerate() {
-                    let (j0, cols) = self.panel_cols::<K>(jr);
-                    let b = if self.direct(cols, K::NR) {
-                        (self.b.data[self.pc * self.b.ld + j0..].as_ptr(), self.b.ld)
-                    } else {
-                        (dst[q * kc * K::NR..].as_ptr(), K::NR)
-                    };
-                    self.tile::<K>(a_panel, b, rows, (j0, cols));
-                }
+                self.tile::<K>(&a_pack[ir * kc * K::MR..], panel, rows, (j0, cols));
             }
-        };
-        if chunks > 1 {
-            b_pack.par_chunks_mut(per_chunk * kc * K::NR).enumerate().for_each(task);
-        } else {
-            b_pack.chunks_mut(per_chunk * kc * K::NR).enumerate().for_each(task);
         }
     }
 }
