@@ -2,8 +2,9 @@
 //!
 //! Layouts follow PyTorch: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`.
 
+use super::gemm::PAR_MACS;
 use super::matmul::{matmul, MatmulSpec};
-use rayon::prelude::*;
+use super::{split_chunks, worth_splitting};
 use std::cell::Cell;
 use std::thread::LocalKey;
 
@@ -147,7 +148,7 @@ fn with_scratch<T>(slot: &'static LocalKey<Cell<Vec<f32>>>, len: usize, f: impl 
 pub fn conv2d_forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Conv2dGeometry, out: &mut [f32]) {
     let (plane, patch) = (g.oh() * g.ow(), g.patch_len());
     let img = g.c * g.h * g.w;
-    out.par_chunks_mut(g.o * plane).enumerate().for_each(|(n, out_n)| {
+    let image = |(n, out_n): (usize, &mut [f32])| {
         with_scratch(&COLS, patch * plane, |cols| {
             im2col(&x[n * img..(n + 1) * img], g, cols);
             matmul(weight, cols, out_n, MatmulSpec::new(g.o, plane, patch));
@@ -157,20 +158,30 @@ pub fn conv2d_forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Conv2
                 row.iter_mut().for_each(|v| *v += b);
             }
         }
-    });
+    };
+    if worth_splitting(g.n * g.o * plane * patch, PAR_MACS) {
+        split_chunks(out, g.o * plane, &|n, o| image((n, o)));
+    } else {
+        out.chunks_mut(g.o * plane).enumerate().for_each(image);
+    }
 }
 
 /// `dx[n] = col2im(weightᵀ · dy[n])`.
 pub fn conv2d_backward_input(dy: &[f32], weight: &[f32], g: &Conv2dGeometry, dx: &mut [f32]) {
     let (plane, patch) = (g.oh() * g.ow(), g.patch_len());
     let img = g.c * g.h * g.w;
-    dx.par_chunks_mut(img).enumerate().for_each(|(n, dx_n)| {
+    let image = |(n, dx_n): (usize, &mut [f32])| {
         with_scratch(&COLS, patch * plane, |cols| {
             let spec = MatmulSpec { trans_a: true, ..MatmulSpec::new(patch, plane, g.o) };
             matmul(weight, &dy[n * g.o * plane..(n + 1) * g.o * plane], cols, spec);
             col2im(cols, g, dx_n);
         });
-    });
+    };
+    if worth_splitting(g.n * g.o * plane * patch, PAR_MACS) {
+        split_chunks(dx, img, &|n, d| image((n, d)));
+    } else {
+        dx.chunks_mut(img).enumerate().for_each(image);
+    }
 }
 
 /// Images per task of the weight gradient. Fixed (not derived from the thread count) so the
@@ -190,7 +201,7 @@ pub fn conv2d_backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mu
     // Per group: its `dw` share (`o × patch`) followed by its `db` share (`o`).
     let share = g.o * patch + g.o;
     with_scratch(&PARTIALS, groups * share, |partials| {
-        partials.par_chunks_mut(share).enumerate().for_each(|(gi, partial)| {
+        let group = |(gi, partial): (usize, &mut [f32])| {
             let images = gi * IMAGES_PER_GROUP..((gi + 1) * IMAGES_PER_GROUP).min(g.n);
             let depth = images.len() * plane;
             let (pw, pb) = partial.split_at_mut(g.o * patch);
@@ -213,7 +224,12 @@ pub fn conv2d_backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mu
                     *b = row.iter().sum();
                 }
             });
-        });
+        };
+        if worth_splitting(g.n * g.o * plane * patch, PAR_MACS) {
+            split_chunks(partials, share, &|gi, p| group((gi, p)));
+        } else {
+            partials.chunks_mut(share).enumerate().for_each(group);
+        }
         dw.fill(0.0);
         let mut db = db;
         if let Some(db) = db.as_deref_mut() {

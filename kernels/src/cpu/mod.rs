@@ -1,7 +1,9 @@
 //! The rayon CPU back end: plain functions over f32 slices.
 //!
 //! Work is split across threads only when it is large enough to pay for the hand-off
-//! ([`PAR_MIN_ELEMS`]); below that everything runs on the caller's thread. The thread count
+//! ([`PAR_MIN_ELEMS`]); below that everything runs on the caller's thread. A split never puts
+//! the caller to sleep: it runs its own share and any share no worker has picked up yet
+//! (`shares::run_shares`). The thread count
 //! follows rayon's global pool, so `RAYON_NUM_THREADS` is honoured.
 
 mod axpby;
@@ -13,6 +15,7 @@ mod gemm;
 mod matmul;
 mod pool;
 mod reduce;
+pub(crate) mod shares;
 mod softmax;
 mod unary;
 
@@ -33,25 +36,70 @@ pub const PAR_MIN_ELEMS: usize = 1 << 15;
 /// Elements per parallel chunk for elementwise work.
 pub(crate) const PAR_CHUNK: usize = 1 << 13;
 
+/// Whether work of `size` units (elements, multiply-adds) is worth splitting across threads,
+/// given the size from which a split pays. Never with a single-thread pool
+/// (`RAYON_NUM_THREADS=1`).
+pub(crate) fn worth_splitting(size: usize, min: usize) -> bool {
+    rayon::current_num_threads() >= 2 && size >= min
+}
+
+/// Elementwise work (floats) worth splitting: memory-bound, so two threads gain far less than
+/// twice.
+pub(crate) const PAR_ELEMS: usize = PAR_MIN_ELEMS;
+
+/// Runs `f(i, chunk_i)` over `out` cut into consecutive chunks of `chunk` floats (the last may be
+/// shorter), one share of chunks per thread (see [`shares::run_shares`]).
+pub(crate) fn split_chunks(out: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    let count = out.len().div_ceil(chunk);
+    let parts = shares::ranges(count, rayon::current_num_threads(), 1);
+    let base = SyncPtr(out.as_mut_ptr());
+    let len = out.len();
+    shares::run_shares(parts.len(), &|p| {
+        for i in parts[p].clone() {
+            let start = i * chunk;
+            let n = chunk.min(len - start);
+            // SAFETY: chunk `i` is `start .. start + n` inside `out`, and each chunk index
+            // belongs to exactly one share, so no two threads touch the same floats; `out` is
+            // borrowed mutably for the whole call.
+            let c = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), n) };
+            f(i, c);
+        }
+    });
+}
+
+/// A raw pointer to an output that [`split_chunks`] hands out in disjoint pieces.
+#[derive(Clone, Copy)]
+pub(crate) struct SyncPtr(pub(crate) *mut f32);
+
+// SAFETY: only used where shares write disjoint pieces of one live buffer (`split_chunks`,
+// max pooling's index output).
+unsafe impl Send for SyncPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SyncPtr {}
+
+impl SyncPtr {
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// Runs `f(chunk_start, out_chunk)` over `out`, in parallel when `out` is large.
 pub(crate) fn for_each_chunk(out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
-    use rayon::prelude::*;
-    if out.len() < PAR_MIN_ELEMS {
+    if !worth_splitting(out.len(), PAR_ELEMS) {
         f(0, out);
     } else {
-        out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(i, chunk)| f(i * PAR_CHUNK, chunk));
+        split_chunks(out, PAR_CHUNK, &|i, chunk| f(i * PAR_CHUNK, chunk));
     }
 }
 
 /// Runs `f(row_index, row)` over `out` seen as rows of `row_len`, in parallel when `out` is large.
 pub(crate) fn for_each_row(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    use rayon::prelude::*;
     if row_len == 0 {
         return;
     }
-    if out.len() < PAR_MIN_ELEMS {
+    if !worth_splitting(out.len(), PAR_ELEMS) {
         out.chunks_mut(row_len).enumerate().for_each(|(i, r)| f(i, r));
     } else {
-        out.par_chunks_mut(row_len).enumerate().for_each(|(i, r)| f(i, r));
+        split_chunks(out, row_len, &f);
     }
 }

@@ -1,6 +1,6 @@
 //! Max and average 2-D pooling over `[n, c, h, w]`, with backward.
 
-use rayon::prelude::*;
+use super::{for_each_row, split_chunks, worth_splitting, SyncPtr, PAR_ELEMS};
 
 /// Sizes of one pooling window sweep; `planes = n * c`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,14 +46,26 @@ pub fn max_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32], indices: &mut 
     let (oh, ow) = g.out_hw();
     let plane_in = g.h * g.w;
     let two_by_two = g.kh == 2 && g.kw == 2 && g.stride == (2, 2) && g.padding == (0, 0);
-    out.par_chunks_mut(oh * ow).zip(indices.par_chunks_mut(oh * ow)).enumerate().for_each(|(p, (o, idx))| {
+    let plane = |(p, (o, idx)): (usize, (&mut [f32], &mut [f32]))| {
         let src = &x[p * plane_in..(p + 1) * plane_in];
         if two_by_two {
             max_pool_2x2(src, g.w, (oh, ow), o, idx);
         } else {
             max_pool_windows(src, g, (oh, ow), o, idx);
         }
-    });
+    };
+    if worth_splitting(x.len(), PAR_ELEMS) {
+        assert_eq!(indices.len(), out.len(), "max_pool2d: one index per output");
+        let idx = SyncPtr(indices.as_mut_ptr());
+        split_chunks(out, oh * ow, &|p, o| {
+            // SAFETY: plane `p` of `indices` mirrors plane `p` of `out` (same length, checked
+            // above), and `split_chunks` gives each plane to exactly one share.
+            let idx = unsafe { std::slice::from_raw_parts_mut(idx.get().add(p * oh * ow), o.len()) };
+            plane((p, (o, idx)));
+        });
+    } else {
+        out.chunks_mut(oh * ow).zip(indices.chunks_mut(oh * ow)).enumerate().for_each(plane);
+    }
 }
 
 /// Max pooling of one plane, any window. Scans each window row by row; the first maximum wins,
@@ -107,7 +119,7 @@ fn max_pool_2x2(src: &[f32], w: usize, (oh, ow): (usize, usize), out: &mut [f32]
 /// Routes each output gradient to the input position that won the max.
 pub fn max_pool2d_backward(dy: &[f32], indices: &[f32], g: &Pool2dGeometry, dx: &mut [f32]) {
     let (oh, ow) = g.out_hw();
-    dx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(p, d)| {
+    for_each_row(dx, g.h * g.w, |p, d| {
         d.iter_mut().for_each(|v| *v = 0.0);
         let (gy, ix) = (&dy[p * oh * ow..(p + 1) * oh * ow], &indices[p * oh * ow..(p + 1) * oh * ow]);
         for (g, &i) in gy.iter().zip(ix) {
@@ -121,7 +133,7 @@ pub fn avg_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32]) {
     let (oh, ow) = g.out_hw();
     let plane_in = g.h * g.w;
     let div = (g.kh * g.kw) as f32;
-    out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+    for_each_row(out, oh * ow, |p, o| {
         let src = &x[p * plane_in..(p + 1) * plane_in];
         for oy in 0..oh {
             for ox in 0..ow {
@@ -140,7 +152,7 @@ pub fn avg_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32]) {
 pub fn avg_pool2d_backward(dy: &[f32], g: &Pool2dGeometry, dx: &mut [f32]) {
     let (oh, ow) = g.out_hw();
     let div = (g.kh * g.kw) as f32;
-    dx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(p, d)| {
+    for_each_row(dx, g.h * g.w, |p, d| {
         d.iter_mut().for_each(|v| *v = 0.0);
         let gy = &dy[p * oh * ow..(p + 1) * oh * ow];
         for oy in 0..oh {

@@ -14,10 +14,11 @@
 //!
 //! Threads split the product once, before any of this: each takes a share of the columns (or,
 //! when there are too few columns, of the rows) and runs the whole loop nest on it alone with
-//! its own packing buffers. One fork-join per product, instead of one per block, matters on a
-//! small machine: a fork-join costs a few microseconds on an idle machine and far more on a
-//! busy one, as much as a training-shape product's whole work. The price, each thread packing
-//! its own copy of the shared operand's panels, is a sliver of the multiply-adds it saves.
+//! its own packing buffers. One hand-off per product, instead of one per block, matters on a
+//! small machine: waking a thread costs a few microseconds on an idle machine and far more on a
+//! busy one, as much as a training-shape product's whole work; and the caller runs a share
+//! itself rather than sleeping (see `cpu::shares`). The price, each thread packing its own copy
+//! of the shared operand's panels, is a sliver of the multiply-adds it saves.
 //! Products below [`PAR_MIN_MACS`] multiply-adds stay on the calling thread; many small matrices
 //! in one batch run in parallel over the batch instead.
 mod blocking;
@@ -31,12 +32,11 @@ mod tests;
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-use rayon::prelude::*;
-
 pub(crate) use blocking::Blocking;
 use pack::MatRef;
 
 use super::matmul::MatmulSpec;
+use super::worth_splitting;
 
 /// One micro-kernel invocation: `C[..mr, ..nr] (=|+=) Apanel · Bpanel` over depth `kc`.
 ///
@@ -135,9 +135,11 @@ pub(crate) struct Config {
 }
 
 /// Below this many multiply-adds a product runs on the calling thread: about 15–20 µs of work on
-/// one AVX-512 core, where splitting no longer beats the two fork-joins (each a few µs on an idle
-/// machine, far more on a busy one) it costs.
+/// one AVX-512 core, where splitting no longer beats waking a worker.
 pub(crate) const PAR_MIN_MACS: usize = 1 << 21;
+
+/// Multiply-adds worth splitting (see `worth_splitting`).
+pub(crate) const PAR_MACS: usize = PAR_MIN_MACS;
 
 /// Up to this many rows of `op(A)` a product splits over N and reads row-major B in place.
 const SMALL_M: usize = 64;
@@ -165,12 +167,11 @@ fn batched<K: MicroKernel>(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSp
     }
     let blk = cfg.blocking.unwrap_or_else(|| Blocking::for_kernel(K::MR, K::NR));
     let macs = m * n * k;
-    let pool = rayon::current_num_threads() > 1;
     let (par_batch, par_inner) = match cfg.threads {
         Threads::Single => (false, false),
         Threads::Parallel => (false, true),
-        Threads::Auto if macs >= PAR_MIN_MACS => (false, pool),
-        Threads::Auto => (pool && batch > 1 && macs * batch >= PAR_MIN_MACS, false),
+        Threads::Auto if worth_splitting(macs, PAR_MACS) => (false, true),
+        Threads::Auto => (batch > 1 && worth_splitting(macs * batch, PAR_MACS), false),
     };
     let one = |bi: usize, c: &mut [f32], par: bool| {
         let a = &a[bi * spec.a_batch_stride..];
@@ -178,7 +179,7 @@ fn batched<K: MicroKernel>(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSp
         gemm_one::<K>(a, b, c, &spec, &blk, par);
     };
     if par_batch {
-        out.par_chunks_mut(m * n).enumerate().for_each(|(bi, c)| one(bi, c, false));
+        super::split_chunks(out, m * n, &|bi, c| one(bi, c, false));
     } else {
         out.chunks_mut(m * n).enumerate().for_each(|(bi, c)| one(bi, c, par_inner));
     }
@@ -254,11 +255,7 @@ fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSp
         A_BUF.set(a_buf);
         B_BUF.set(b_buf);
     };
-    if shares.len() > 1 {
-        shares.par_iter().for_each(run);
-    } else {
-        shares.iter().for_each(run);
-    }
+    super::shares::run_shares(shares.len(), &|i| run(&shares[i]));
 }
 
 /// A rectangle of the output and the operands it needs: rows `m` of A and columns `n` of B,
@@ -280,9 +277,13 @@ impl<'a> Share<'a> {
     fn split<K: MicroKernel>(self, threads: usize) -> Vec<Share<'a>> {
         let (col_panels, row_panels) = (self.n.div_ceil(K::NR), self.m.div_ceil(K::MR));
         if threads > 1 && col_panels >= 2 * threads {
-            blocks(self.n, (col_panels.div_ceil(threads)) * K::NR, K::NR).map(|(j0, cols)| self.columns(j0, cols)).collect()
+            blocks(self.n, (col_panels.div_ceil(threads)) * K::NR, K::NR)
+                .map(|(j0, cols)| self.columns(j0, cols))
+                .collect()
         } else if threads > 1 && row_panels >= 2 * threads {
-            blocks(self.m, (row_panels.div_ceil(threads)) * K::MR, K::MR).map(|(i0, rows)| self.rows(i0, rows)).collect()
+            blocks(self.m, (row_panels.div_ceil(threads)) * K::MR, K::MR)
+                .map(|(i0, rows)| self.rows(i0, rows))
+                .collect()
         } else {
             vec![self]
         }
@@ -297,18 +298,29 @@ impl<'a> Share<'a> {
     /// Rows `i0 .. i0 + rows` of this share.
     fn rows(self, i0: usize, rows: usize) -> Share<'a> {
         let off = if self.a.trans { i0 } else { i0 * self.a.ld };
-        Share { a: MatRef { data: &self.a.data[off..], ..self.a }, out: self.out.offset(i0 * self.ldc), m: rows, ..self }
+        Share {
+            a: MatRef { data: &self.a.data[off..], ..self.a },
+            out: self.out.offset(i0 * self.ldc),
+            m: rows,
+            ..self
+        }
     }
 
     /// The blocked loop nest over this share, on the calling thread.
-    fn run<K: MicroKernel>(&self, k: usize, accumulate: bool, blk: &Blocking, a_buf: &mut Vec<f32>, b_buf: &mut Vec<f32>) {
+    fn run<K: MicroKernel>(
+        &self,
+        k: usize,
+        accumulate: bool,
+        blk: &Blocking,
+        a_buf: &mut Vec<f32>,
+        b_buf: &mut Vec<f32>,
+    ) {
         // Depth blocks a multiple of 16 floats keep every packed panel 64-byte aligned. The same
         // depth blocking for every m (and every share) keeps each output's summation order
         // independent of how many rows the product has and of the thread split, so a row
         // computed alone or in a batch of 256 is bit-identical (what makes transfer's
-        // frozen-feature cache reproduce the uncached run exactly). Twice the L1-sized depth
-        // still keeps one A panel within L1.
-        let depth_blocks = || blocks(k, 2 * blk.kc, 16);
+        // frozen-feature cache reproduce the uncached run exactly).
+        let depth_blocks = || blocks(k, blk.kc, 16);
         // A shallow depth block leaves room in L2 for a wider B block: keep its bytes constant, so
         // a small-k product (the `Gᵀ·X` weight gradient) is not cut into many short column blocks.
         let col_blocks = |kc: usize| blocks(self.n, (blk.nc * blk.kc / kc).next_multiple_of(K::NR), K::NR);
@@ -401,7 +413,13 @@ impl Block<'_> {
 
     /// Large m, rows `ic .. ic + mc`: pack the B block, then sweep each A panel (packed when
     /// `pack_a` is set, i.e. during the first column block) across every B panel of the block.
-    fn large_m<K: MicroKernel>(&self, a_buf: &mut Vec<f32>, b_buf: &mut Vec<f32>, (ic, mc): (usize, usize), pack_a: bool) {
+    fn large_m<K: MicroKernel>(
+        &self,
+        a_buf: &mut Vec<f32>,
+        b_buf: &mut Vec<f32>,
+        (ic, mc): (usize, usize),
+        pack_a: bool,
+    ) {
         let (kc, tiles_m, tiles_n) = (self.kc, mc.div_ceil(K::MR), self.nc.div_ceil(K::NR));
         let b_pack = aligned(b_buf, tiles_n * kc * K::NR);
         for (jr, dst) in b_pack.chunks_mut(kc * K::NR).enumerate() {
