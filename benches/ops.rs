@@ -1,9 +1,14 @@
-//! Engine op benchmarks: matmul throughput and an MLP training step, frozen and not.
+//! Engine op benchmarks: matmul throughput and SGD training steps (the CPU-speed issue's MLP
+//! at batch 32 and 256, frozen and not and on cached features, the transfer demo's model A, and
+//! a convnet), each next to PyTorch's in `benches/reference/pytorch_reference.py`.
 //!
-//! Run: `cargo bench --bench ops` (add `-- matmul` to filter).
+//! Run: `cargo bench --bench ops` (add `-- mlp_step` to filter).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use graft::engine::{Rng, Tensor};
+use graft::nn::loss::cross_entropy;
+use graft::nn::optim::{Optimizer, Sgd, SgdConfig};
+use graft::nn::{parse_spec, Module, Sequential};
 
 fn matmul(c: &mut Criterion) {
     let mut group = c.benchmark_group("matmul");
@@ -22,86 +27,104 @@ fn matmul(c: &mut Criterion) {
     group.finish();
 }
 
-/// One SGD step of a 784-300-100-10 MLP at batch 32 and 256, with all layers trainable and
-/// with the first two layers frozen (their backward work is skipped).
-fn mlp_step(c: &mut Criterion) {
-    for batch in [32usize, 256] {
-        mlp_step_at(c, batch);
+/// Random batches cycled like a small dataset, with random labels. A benchmark that trains on
+/// one fixed batch for thousands of iterations drives the loss towards zero and the gradients
+/// into subnormal floats, which every CPU handles many times slower: the step time would then
+/// depend on how long criterion ran. `benches/reference/pytorch_reference.py` uses the same
+/// protocol.
+struct Batches {
+    inputs: Vec<Tensor>,
+    labels: Vec<Vec<usize>>,
+    next: usize,
+}
+
+impl Batches {
+    fn new(shape: &[usize], classes: usize, seed: u64) -> Batches {
+        let mut rng = Rng::new(seed);
+        let inputs = (0..BATCHES).map(|_| Tensor::randn(shape, 0.0, 1.0, &mut rng)).collect();
+        let labels = (0..BATCHES).map(|_| (0..shape[0]).map(|_| rng.below(classes)).collect()).collect();
+        Batches { inputs, labels, next: 0 }
+    }
+
+    fn next(&mut self) -> (&Tensor, &[usize]) {
+        let i = self.next % BATCHES;
+        self.next += 1;
+        (&self.inputs[i], &self.labels[i])
     }
 }
 
-fn mlp_step_at(c: &mut Criterion, batch: usize) {
-    let mut group = c.benchmark_group(format!("mlp_step_784_300_100_10_b{batch}"));
-    group.sample_size(20);
-    let mut rng = Rng::new(1);
-    let x = Tensor::randn(&[batch, 784], 0.0, 1.0, &mut rng);
-    let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
-    for frozen in [0usize, 2] {
-        let dims = [(300, 784), (100, 300), (10, 100)];
-        let params: Vec<Tensor> = dims
-            .iter()
-            .enumerate()
-            .flat_map(|(i, &(o, inp))| {
-                let train = i >= frozen;
-                [
-                    Tensor::randn(&[o, inp], 0.0, 0.05, &mut rng).requires_grad_(train).expect("leaf"),
-                    Tensor::zeros(&[o]).requires_grad_(train).expect("leaf"),
-                ]
-            })
-            .collect();
-        group.bench_function(BenchmarkId::new("frozen_layers", frozen), |bench| {
-            bench.iter(|| {
-                let mut h = x.clone();
-                for (l, pair) in params.chunks(2).enumerate() {
-                    h = h.matmul_t(&pair[0], false, true).and_then(|t| t.add(&pair[1])).expect("shapes fit");
-                    if l < 2 {
-                        h = h.relu().expect("relu");
-                    }
-                }
-                let loss = h
-                    .log_softmax(1)
-                    .and_then(|t| t.gather(1, &labels, &[batch, 1]))
-                    .and_then(|t| t.mean_all())
-                    .expect("loss");
-                loss.neg().and_then(|l| l.backward()).expect("backward");
-                // PyTorch's `opt.step(); opt.zero_grad()` for plain SGD.
-                for p in params.iter().filter(|p| p.requires_grad()) {
-                    let g = p.grad().expect("trainable parameter has a gradient");
-                    p.add_scaled_(&g, -0.01).expect("update");
-                    p.zero_grad();
-                }
-            })
-        });
+const BATCHES: usize = 64;
+
+/// One SGD step (`zero_grad`, forward, cross-entropy, backward, `step`), as PyTorch's
+/// `opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()`.
+fn sgd_step(net: &Sequential, opt: &mut Sgd, batches: &mut Batches) {
+    let (x, labels) = batches.next();
+    opt.zero_grad();
+    let logits = net.forward(x).expect("shapes fit");
+    cross_entropy(&logits, labels).and_then(|l| l.backward()).expect("backward");
+    opt.step().expect("update");
+}
+
+/// A model from a spec whose first `frozen` layers' parameters are frozen, and its optimiser.
+fn model(spec: &str, frozen_layers: usize) -> (Sequential, Sgd) {
+    let net = parse_spec(spec, 0).expect("valid spec");
+    for (_, layer) in net.iter().take(frozen_layers) {
+        for p in layer.parameters() {
+            p.set_requires_grad(false).expect("parameters are leaves");
+        }
     }
+    let opt = Sgd::new(net.parameters(), SgdConfig { lr: 0.01, ..Default::default() });
+    (net, opt)
+}
+
+const MLP: &str = "linear(784,300),relu,linear(300,100),relu,linear(100,10)";
+
+/// One SGD step of a 784-300-100-10 MLP at batch 32 and 256: all layers trainable, the first
+/// two linear layers frozen (their backward work is skipped), and the head alone trained on the
+/// frozen layers' cached features (what `graft transfer` does with the feature cache).
+fn mlp_step(c: &mut Criterion) {
+    for batch in [32usize, 256] {
+        let mut group = c.benchmark_group(format!("mlp_step_784_300_100_10_b{batch}"));
+        group.sample_size(20);
+        let mut batches = Batches::new(&[batch, 784], 10, 1);
+        // Layers: linear, relu, linear, relu, linear — "first two frozen" is the first four.
+        for (name, frozen) in [("all_trainable", 0), ("first_two_frozen", 4)] {
+            let (net, mut opt) = model(MLP, frozen);
+            group.bench_function(name, |b| b.iter(|| sgd_step(&net, &mut opt, &mut batches)));
+        }
+        let (net, _) = model(MLP, 0);
+        let (trunk, head) = (net.slice(0..4), net.slice(4..5));
+        let mut opt = Sgd::new(head.parameters(), SgdConfig { lr: 0.01, ..Default::default() });
+        let mut cached = Batches::new(&[batch, 784], 10, 1);
+        cached.inputs = graft::engine::no_grad(|| {
+            cached.inputs.iter().map(|x| trunk.forward(x).expect("trunk")).collect::<Vec<_>>()
+        });
+        group.bench_function("head_on_cached_features", |b| b.iter(|| sgd_step(&head, &mut opt, &mut cached)));
+        group.finish();
+    }
+}
+
+/// The transfer demo's model A (784-100-100-100-8, batch 32), all trainable.
+fn model_a_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("model_a_step_784_100_100_100_8_b32");
+    group.sample_size(20);
+    let (net, mut opt) = model("linear(784,100),relu,linear(100,100),relu,linear(100,100),relu,linear(100,8)", 0);
+    let mut batches = Batches::new(&[32, 784], 8, 3);
+    group.bench_function("all_trainable", |b| b.iter(|| sgd_step(&net, &mut opt, &mut batches)));
     group.finish();
 }
 
 /// One SGD step of the convnet 1x28x28 -> conv3x3 32 -> relu -> maxpool2 -> conv3x3 64 -> relu ->
 /// maxpool2 -> linear 10 at batch 64.
 fn convnet_step(c: &mut Criterion) {
-    use graft::nn::optim::{Optimizer, Sgd, SgdConfig};
-    use graft::nn::Module;
-    let net = graft::nn::parse_spec(
-        "conv2d(1,32,3),relu,maxpool2d(2),conv2d(32,64,3),relu,maxpool2d(2),flatten,linear(1600,10)",
-        0,
-    )
-    .expect("valid spec");
-    let mut opt = Sgd::new(net.parameters(), SgdConfig { lr: 0.01, ..Default::default() });
-    let mut rng = Rng::new(2);
-    let x = Tensor::randn(&[64, 1, 28, 28], 0.0, 1.0, &mut rng);
-    let labels: Vec<usize> = (0..64).map(|i| i % 10).collect();
+    let (net, mut opt) =
+        model("conv2d(1,32,3),relu,maxpool2d(2),conv2d(32,64,3),relu,maxpool2d(2),flatten,linear(1600,10)", 0);
+    let mut batches = Batches::new(&[64, 1, 28, 28], 10, 2);
     let mut group = c.benchmark_group("convnet_step_b64");
     group.sample_size(10);
-    group.bench_function("train_step", |b| {
-        b.iter(|| {
-            opt.zero_grad();
-            let logits = net.forward(&x).expect("shapes fit");
-            graft::nn::loss::cross_entropy(&logits, &labels).and_then(|l| l.backward()).expect("backward");
-            opt.step().expect("update");
-        })
-    });
+    group.bench_function("train_step", |b| b.iter(|| sgd_step(&net, &mut opt, &mut batches)));
     group.finish();
 }
 
-criterion_group!(benches, matmul, mlp_step, convnet_step);
+criterion_group!(benches, matmul, mlp_step, model_a_step, convnet_step);
 criterion_main!(benches);

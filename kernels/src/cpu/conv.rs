@@ -2,7 +2,7 @@
 //!
 //! Layouts follow PyTorch: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`.
 
-use super::gemm::PAR_MACS;
+use super::gemm::PAR_MIN_MACS;
 use super::matmul::{matmul, MatmulSpec};
 use super::{split_chunks, worth_splitting};
 use std::cell::Cell;
@@ -159,7 +159,7 @@ pub fn conv2d_forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Conv2
             }
         }
     };
-    if worth_splitting(g.n * g.o * plane * patch, PAR_MACS) {
+    if worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS) {
         split_chunks(out, g.o * plane, &|n, o| image((n, o)));
     } else {
         out.chunks_mut(g.o * plane).enumerate().for_each(image);
@@ -177,7 +177,7 @@ pub fn conv2d_backward_input(dy: &[f32], weight: &[f32], g: &Conv2dGeometry, dx:
             col2im(cols, g, dx_n);
         });
     };
-    if worth_splitting(g.n * g.o * plane * patch, PAR_MACS) {
+    if worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS) {
         split_chunks(dx, img, &|n, d| image((n, d)));
     } else {
         dx.chunks_mut(img).enumerate().for_each(image);
@@ -225,7 +225,7 @@ pub fn conv2d_backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mu
                 }
             });
         };
-        if worth_splitting(g.n * g.o * plane * patch, PAR_MACS) {
+        if worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS) {
             split_chunks(partials, share, &|gi, p| group((gi, p)));
         } else {
             partials.chunks_mut(share).enumerate().for_each(group);

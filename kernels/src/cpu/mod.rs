@@ -30,8 +30,9 @@ pub use reduce::{arg_reduce, reduce};
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 pub use unary::{erf, unary, unary_backward};
 
-/// Below this many elements a kernel runs on the calling thread.
-pub const PAR_MIN_ELEMS: usize = 1 << 15;
+/// Below this many elements a kernel runs on the calling thread: elementwise work is
+/// memory-bound, so a second thread gains far less than twice, and waking it costs microseconds.
+pub const PAR_MIN_ELEMS: usize = 1 << 17;
 
 /// Elements per parallel chunk for elementwise work.
 pub(crate) const PAR_CHUNK: usize = 1 << 13;
@@ -42,10 +43,6 @@ pub(crate) const PAR_CHUNK: usize = 1 << 13;
 pub(crate) fn worth_splitting(size: usize, min: usize) -> bool {
     rayon::current_num_threads() >= 2 && size >= min
 }
-
-/// Elementwise work (floats) worth splitting: memory-bound, so two threads gain far less than
-/// twice.
-pub(crate) const PAR_ELEMS: usize = PAR_MIN_ELEMS;
 
 /// Runs `f(i, chunk_i)` over `out` cut into consecutive chunks of `chunk` floats (the last may be
 /// shorter), one share of chunks per thread (see [`shares::run_shares`]).
@@ -85,7 +82,7 @@ impl SyncPtr {
 
 /// Runs `f(chunk_start, out_chunk)` over `out`, in parallel when `out` is large.
 pub(crate) fn for_each_chunk(out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
-    if !worth_splitting(out.len(), PAR_ELEMS) {
+    if !worth_splitting(out.len(), PAR_MIN_ELEMS) {
         f(0, out);
     } else {
         split_chunks(out, PAR_CHUNK, &|i, chunk| f(i * PAR_CHUNK, chunk));
@@ -97,7 +94,7 @@ pub(crate) fn for_each_row(out: &mut [f32], row_len: usize, f: impl Fn(usize, &m
     if row_len == 0 {
         return;
     }
-    if !worth_splitting(out.len(), PAR_ELEMS) {
+    if !worth_splitting(out.len(), PAR_MIN_ELEMS) {
         out.chunks_mut(row_len).enumerate().for_each(|(i, r)| f(i, r));
     } else {
         split_chunks(out, row_len, &f);

@@ -1,6 +1,6 @@
 //! Max and average 2-D pooling over `[n, c, h, w]`, with backward.
 
-use super::{for_each_row, split_chunks, worth_splitting, SyncPtr, PAR_ELEMS};
+use super::{for_each_row, split_chunks, worth_splitting, SyncPtr, PAR_MIN_ELEMS};
 
 /// Sizes of one pooling window sweep; `planes = n * c`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub fn max_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32], indices: &mut 
             max_pool_windows(src, g, (oh, ow), o, idx);
         }
     };
-    if worth_splitting(x.len(), PAR_ELEMS) {
+    if worth_splitting(x.len(), PAR_MIN_ELEMS) {
         assert_eq!(indices.len(), out.len(), "max_pool2d: one index per output");
         let idx = SyncPtr(indices.as_mut_ptr());
         split_chunks(out, oh * ow, &|p, o| {

@@ -174,7 +174,7 @@ fn batch_strides_zero_and_nonzero() {
 #[test]
 fn many_small_matrices_run_in_parallel_over_the_batch() {
     // Each product is below the threshold but the batch is not: the batch-parallel path.
-    let s = spec(96, 30, 30, 30, false, true, false);
+    let s = spec(192, 30, 30, 30, false, true, false);
     assert!(s.m * s.n * s.k < PAR_MIN_MACS && s.batch * s.m * s.n * s.k >= PAR_MIN_MACS);
     for isa in available() {
         check(s, Config { isa, blocking: None, threads: Threads::Auto });
