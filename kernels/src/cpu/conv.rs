@@ -111,8 +111,14 @@ pub fn col2im(cols: &[f32], g: &Conv2dGeometry, x: &mut [f32]) {
                     let Some(iy) = input_row(g, oy, ki) else { continue };
                     let src = &cols[(row * oh + oy) * ow..][..ow];
                     let dst = &mut x[(c * g.h + iy) * g.w..][..g.w];
-                    for ox in lo..hi {
-                        dst[ox * g.stride.1 + kj - g.padding.1] += src[ox];
+                    if g.stride.1 == 1 {
+                        // Contiguous: one vectorisable slice addition.
+                        let dst = &mut dst[lo + kj - g.padding.1..hi + kj - g.padding.1];
+                        dst.iter_mut().zip(&src[lo..hi]).for_each(|(d, s)| *d += s);
+                    } else {
+                        for ox in lo..hi {
+                            dst[ox * g.stride.1 + kj - g.padding.1] += src[ox];
+                        }
                     }
                 }
             }
