@@ -10,7 +10,7 @@
 //! caps the matmul sizes (useful on a software driver such as lavapipe).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use graft::engine::{no_grad, Device, Rng, Tensor};
+use graft::engine::{Device, Rng, Tensor};
 
 /// The GPU, or `None` after saying why the GPU benches are skipped.
 fn gpu_or_skip(bench: &str) -> Option<Device> {
@@ -76,13 +76,11 @@ fn mlp_step(c: &mut Criterion) {
         let loss =
             h.log_softmax(1).and_then(|t| t.gather(1, &labels, &[32, 1])).and_then(|t| t.mean_all()).expect("loss");
         loss.neg().and_then(|l| l.backward()).expect("backward");
-        no_grad(|| {
-            for p in &params {
-                let g = p.grad().expect("trainable parameter has a gradient");
-                p.set_data(&p.sub(&g.mul_scalar(0.01).expect("scale")).expect("sub")).expect("update");
-                p.zero_grad();
-            }
-        });
+        for p in &params {
+            let g = p.grad().expect("trainable parameter has a gradient");
+            p.add_scaled_(&g, -0.01).expect("update");
+            p.zero_grad();
+        }
         dev.synchronize().expect("synchronize");
     };
     step(); // compile pipelines, fill the buffer pool

@@ -25,15 +25,13 @@ fn main() -> Result<()> {
             println!("step {step:>3}  loss {:.4}", loss.to_scalar()?);
         }
         loss.backward()?;
-        no_grad(|| -> Result<()> {
-            for p in &params {
-                if let Some(g) = p.grad() {
-                    p.set_data(&p.sub(&g.mul_scalar(0.5)?)?)?;
-                }
-                p.zero_grad();
+        // SGD: p ← p − 0.5·∇p, one in-place pass per parameter.
+        for p in &params {
+            if let Some(g) = p.grad() {
+                p.add_scaled_(&g, -0.5)?;
             }
-            Ok(())
-        })?;
+            p.zero_grad();
+        }
     }
     let pred = no_grad(|| forward(&x))?.argmax(1, false)?.to_vec()?;
     for (i, p) in pred.iter().enumerate() {

@@ -445,7 +445,17 @@ fn conv_pool_and_index_gradients_match_the_cpu() {
         let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
         let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
         let opts = Conv2dOptions { stride, padding };
-        grads_match(&dev, &format!("conv2d {xs:?} {ws:?}"), &[x, w], |t| t[0].conv2d(&t[1], opts), GRAD);
+        grads_match(
+            &dev,
+            &format!("conv2d {xs:?} {ws:?}"),
+            &[x.clone(), w.clone()],
+            |t| t[0].conv2d(&t[1], opts),
+            GRAD,
+        );
+        // The CPU fuses the bias into the convolution; the GPU adds it as a broadcast op.
+        let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
+        let f = |t: &[Tensor]| t[0].conv2d_bias(&t[1], Some(&t[2]), opts);
+        grads_match(&dev, &format!("conv2d+bias {xs:?} {ws:?}"), &[x, w, b], f, GRAD);
     }
     // Distinct values keep the max away from ties.
     let x =
@@ -526,6 +536,26 @@ fn an_mlp_trained_on_the_gpu_ends_with_the_cpus_loss() {
     assert!(c < 0.8 * cpu[0], "training reduces the loss: {} → {c}", cpu[0]);
     assert!((c - g).abs() <= 1e-4 + 1e-3 * c.abs(), "cpu {c} vs gpu {g}");
     assert_close("loss trajectory", &gpu, &cpu, Tol { abs: 1e-4, rel: 1e-3 });
+}
+
+#[test]
+fn in_place_updates_match_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(15);
+    let (p, g) = (Tensor::randn(&[7, 5], 0.0, 1.0, &mut rng), Tensor::randn(&[7, 5], 0.0, 1.0, &mut rng));
+    let on_gpu = on(&dev, &[p.clone(), g.clone()]);
+    let p = p.deep_clone().expect("copy");
+    for (t, h) in [(&p, &g), (&on_gpu[0], &on_gpu[1])] {
+        t.add_scaled_(h, -0.3).expect("add_scaled_");
+        t.scale_and_add_(0.9, h).expect("scale_and_add_");
+    }
+    assert_eq!(on_gpu[0].device(), dev, "the update stays on the GPU");
+    assert_close(
+        "add_scaled_ then scale_and_add_",
+        &on_gpu[0].to_vec().expect("read"),
+        &p.to_vec().expect("read"),
+        EXACT,
+    );
 }
 
 #[test]

@@ -70,7 +70,8 @@ impl Tensor {
             #[cfg(feature = "gpu")]
             Storage::Gpu(_) => {
                 // On a GPU the update is two recorded kernels; the new buffer replaces the old one.
-                let scaled = crate::no_grad(|| self.mul_scalar(alpha)?.add(&other.mul_scalar(beta)?))?;
+                let scale = |t: &Tensor, c: f32| if c == 1.0 { Ok(t.clone()) } else { t.mul_scalar(c) };
+                let scaled = crate::no_grad(|| scale(self, alpha)?.add(&scale(other, beta)?))?;
                 let new = scaled.storage();
                 self.with_storage_mut(|slot| *slot = new);
             }
