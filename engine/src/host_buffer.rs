@@ -45,8 +45,8 @@ pub struct HostBuffer {
 impl HostBuffer {
     /// A buffer of `len` zeros.
     pub fn zeros(len: usize) -> HostBuffer {
-        let mut b = HostBuffer::uninit_for_overwrite(len);
-        if b.data.capacity() > 0 {
+        let (mut b, recycled) = HostBuffer::take(len);
+        if recycled {
             b.data.fill(0.0);
         }
         b
@@ -55,15 +55,25 @@ impl HostBuffer {
     /// A buffer of `len` floats whose values are unspecified (zeros, or a recycled buffer's old
     /// values): for kernels that write every element before anything reads it.
     pub fn uninit_for_overwrite(len: usize) -> HostBuffer {
+        HostBuffer::take(len).0
+    }
+
+    /// A buffer of `len` floats from the pool when it has one (`true`: old values), else a
+    /// fresh zeroed one.
+    fn take(len: usize) -> (HostBuffer, bool) {
         if !pooled(len) {
-            return HostBuffer { data: vec![0.0; len], recycle: false };
+            return (HostBuffer { data: vec![0.0; len], recycle: false }, false);
         }
-        let mut pool = pool();
-        let data = pool.take(len).unwrap_or_else(|| {
-            pool.fresh += 1;
-            vec![0.0; len]
-        });
-        HostBuffer { data, recycle: true }
+        let recycled = {
+            let mut pool = pool();
+            let data = pool.take(len);
+            pool.fresh += u64::from(data.is_none());
+            data
+        };
+        match recycled {
+            Some(data) => (HostBuffer { data, recycle: true }, true),
+            None => (HostBuffer { data: vec![0.0; len], recycle: true }, false),
+        }
     }
 
     /// Number of floats.

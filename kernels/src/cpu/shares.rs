@@ -19,7 +19,7 @@ use std::sync::Arc;
 const OPEN: u8 = 0;
 /// A share being run (by a worker or the caller).
 const CLAIMED: u8 = 1;
-/// A share a worker finished.
+/// A finished share (or, after a panic, one closed before anybody started it).
 const DONE: u8 = 2;
 /// A share whose worker panicked.
 const PANICKED: u8 = 3;
