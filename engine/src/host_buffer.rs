@@ -16,6 +16,7 @@
 //! weights.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 /// Buffers shorter than this (16 KiB) are not pooled.
@@ -40,6 +41,16 @@ pub struct HostBuffer {
     /// caller's `Vec` (a data batch, a loaded tensor) is freed normally instead: recycling it
     /// would fill the pool with sizes no kernel asks for again.
     recycle: bool,
+    /// Changes whenever the contents may change (creation, every `as_mut_slice`): with the
+    /// buffer's address it identifies these exact values, for caches derived from them.
+    version: u64,
+}
+
+/// Source of [`HostBuffer`] versions: every value is handed out once.
+static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
+
+fn next_version() -> u64 {
+    NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
 }
 
 impl HostBuffer {
@@ -62,7 +73,7 @@ impl HostBuffer {
     /// fresh zeroed one.
     fn take(len: usize) -> (HostBuffer, bool) {
         if !pooled(len) {
-            return (HostBuffer { data: vec![0.0; len], recycle: false }, false);
+            return (HostBuffer { data: vec![0.0; len], recycle: false, version: next_version() }, false);
         }
         let recycled = {
             let mut pool = pool();
@@ -71,8 +82,8 @@ impl HostBuffer {
             data
         };
         match recycled {
-            Some(data) => (HostBuffer { data, recycle: true }, true),
-            None => (HostBuffer { data: vec![0.0; len], recycle: true }, false),
+            Some(data) => (HostBuffer { data, recycle: true, version: next_version() }, true),
+            None => (HostBuffer { data: vec![0.0; len], recycle: true, version: next_version() }, false),
         }
     }
 
@@ -86,9 +97,16 @@ impl HostBuffer {
         self.data.is_empty()
     }
 
-    /// The floats, writable.
+    /// The floats, writable. The buffer's [`version`](HostBuffer::version) changes.
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        self.version = next_version();
         &mut self.data
+    }
+
+    /// An identity for the current contents: two reads of the same buffer with the same version
+    /// saw the same values.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 }
 
@@ -102,7 +120,7 @@ impl Clone for HostBuffer {
 
 impl From<Vec<f32>> for HostBuffer {
     fn from(data: Vec<f32>) -> Self {
-        HostBuffer { data, recycle: false }
+        HostBuffer { data, recycle: false, version: next_version() }
     }
 }
 
@@ -139,8 +157,11 @@ pub fn host_pool_stats() -> HostPoolStats {
 }
 
 /// Returns every idle pooled buffer to the allocator (for instance after training, before a
-/// long phase that needs the memory elsewhere).
+/// long phase that needs the memory elsewhere), and drops the transposed copies kept for frozen
+/// weights.
 pub fn trim_host_pool() {
+    // The kept transposed copies of frozen weights hold pooled buffers too.
+    crate::ops::frozen_weights::clear();
     let mut p = pool();
     p.free.clear();
     p.bytes = 0;

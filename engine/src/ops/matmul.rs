@@ -4,7 +4,7 @@
 //! `∂A = G · op(B)ᵀ` (stored transposed again when A is), `∂B = op(A)ᵀ · G` (likewise),
 //! each summed over batch entries where the operand was shared across the batch.
 
-use super::{cpu_kernel, cpu_kernel_overwrite};
+use super::{cpu_kernel, cpu_kernel_overwrite, frozen_weights};
 #[cfg(feature = "gpu")]
 use super::{ctx, gpu_kernel, mixed};
 use crate::{Error, Result, Storage, Tensor};
@@ -36,6 +36,13 @@ impl Tensor {
         let spec = plan.spec;
         let out = match (self.storage(), rhs.storage()) {
             (Storage::Cpu(a), Storage::Cpu(b)) => {
+                // A frozen weight read transposed: multiply by its kept transposed copy instead,
+                // which the GEMM reads without repacking (same values, same result).
+                let frozen = spec.trans_b && spec.k > 0 && rhs.rank() == 2 && !rhs.requires_grad();
+                let (b, spec) = match frozen.then(|| frozen_weights::transposed(&b, spec.n, spec.k)).flatten() {
+                    Some(bt) => (bt, MatmulSpec { trans_b: false, ..spec }),
+                    None => (b, spec),
+                };
                 let kernel = |o: &mut [f32]| cpu::matmul(&a, &b, o, spec);
                 // With k = 0 the product is all zeros and the GEMM writes nothing.
                 if spec.k > 0 {
@@ -144,6 +151,35 @@ mod tests {
         assert_eq!(via_flags.to_vec().unwrap(), explicit.to_vec().unwrap());
         let err = a.matmul(&a).unwrap_err().to_string();
         assert!(err.contains("matmul") && err.contains("[2, 3]") && err.contains("inner dimensions differ"), "{err}");
+    }
+
+    #[test]
+    fn a_frozen_weights_kept_transposed_copy_gives_identical_results_and_follows_updates() {
+        let mut rng = Rng::new(9);
+        let w = Tensor::randn(&[37, 300], 0.0, 1.0, &mut rng);
+        assert!(!w.requires_grad(), "a frozen weight");
+        for rows in [1, 32, 100] {
+            let x = Tensor::randn(&[rows, 300], 0.0, 1.0, &mut rng);
+            // The first call packs W; the second makes the copy; the third uses it.
+            let runs: Vec<Vec<f32>> = (0..3).map(|_| x.matmul_t(&w, false, true).unwrap().to_vec().unwrap()).collect();
+            assert_eq!(runs[0], runs[1], "{rows} rows");
+            assert_eq!(runs[0], runs[2], "{rows} rows: bit-identical with the kept copy");
+        }
+        // An in-place update changes the buffer's version: the stale copy is never used.
+        let x = Tensor::randn(&[8, 300], 0.0, 1.0, &mut rng);
+        for _ in 0..3 {
+            x.matmul_t(&w, false, true).unwrap();
+        }
+        w.add_scaled_(&Tensor::ones(&[37, 300]), 0.5).unwrap();
+        let fresh = Tensor::from_vec(w.to_vec().unwrap(), &[37, 300]).unwrap();
+        for _ in 0..3 {
+            let got = x.matmul_t(&w, false, true).unwrap().to_vec().unwrap();
+            assert_eq!(got, x.matmul_t(&fresh, false, true).unwrap().to_vec().unwrap());
+        }
+        // A trainable weight is never copied, and its gradient is unaffected by all this.
+        let wt = w.deep_clone().unwrap().requires_grad_(true).unwrap();
+        x.matmul_t(&wt, false, true).unwrap().sum_all().unwrap().backward().unwrap();
+        assert_eq!(wt.grad().unwrap().shape(), &[37, 300]);
     }
 
     #[test]

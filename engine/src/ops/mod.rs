@@ -4,6 +4,7 @@
 
 mod binary;
 mod conv;
+pub(crate) mod frozen_weights;
 mod gather;
 mod matmul;
 mod pool;
