@@ -21,6 +21,10 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 /// Bytes of transposed copies kept; past it the cache starts over.
 const CAP_BYTES: usize = 256 << 20;
 
+/// Addresses remembered; past it the cache starts over (data read transposed that is not a
+/// weight leaves one small entry per buffer address it ever used).
+const CAP_ENTRIES: usize = 4096;
+
 /// What the cache knows about one buffer address.
 struct Entry {
     version: u64,
@@ -51,6 +55,10 @@ pub(crate) fn transposed(w: &Arc<HostBuffer>, rows: usize, cols: usize) -> Optio
             Some(e) if e.version == version && e.transposed.is_some() => return e.transposed.clone(),
             Some(e) if e.version == version => {}
             _ => {
+                if c.entries.len() >= CAP_ENTRIES {
+                    c.entries.clear();
+                    c.bytes = 0;
+                }
                 if let Some(old) = c.entries.insert(key, Entry { version, transposed: None }) {
                     c.bytes -= old.transposed.map_or(0, |t| t.len() * 4);
                 }
