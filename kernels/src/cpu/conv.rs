@@ -4,7 +4,7 @@
 
 use super::gemm::PAR_MIN_MACS;
 use super::matmul::{matmul, MatmulSpec};
-use super::{split_chunks, worth_splitting};
+use super::{for_each_piece, worth_splitting};
 use std::cell::Cell;
 use std::thread::LocalKey;
 
@@ -154,7 +154,8 @@ fn with_scratch<T>(slot: &'static LocalKey<Cell<Vec<f32>>>, len: usize, f: impl 
 pub fn conv2d_forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Conv2dGeometry, out: &mut [f32]) {
     let (plane, patch) = (g.oh() * g.ow(), g.patch_len());
     let img = g.c * g.h * g.w;
-    let image = |(n, out_n): (usize, &mut [f32])| {
+    let parallel = worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS);
+    for_each_piece(out, g.o * plane, parallel, &|n, out_n| {
         with_scratch(&COLS, patch * plane, |cols| {
             im2col(&x[n * img..(n + 1) * img], g, cols);
             matmul(weight, cols, out_n, MatmulSpec::new(g.o, plane, patch));
@@ -164,30 +165,21 @@ pub fn conv2d_forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Conv2
                 row.iter_mut().for_each(|v| *v += b);
             }
         }
-    };
-    if worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS) {
-        split_chunks(out, g.o * plane, &|n, o| image((n, o)));
-    } else {
-        out.chunks_mut(g.o * plane).enumerate().for_each(image);
-    }
+    });
 }
 
 /// `dx[n] = col2im(weightᵀ · dy[n])`.
 pub fn conv2d_backward_input(dy: &[f32], weight: &[f32], g: &Conv2dGeometry, dx: &mut [f32]) {
     let (plane, patch) = (g.oh() * g.ow(), g.patch_len());
     let img = g.c * g.h * g.w;
-    let image = |(n, dx_n): (usize, &mut [f32])| {
+    let parallel = worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS);
+    for_each_piece(dx, img, parallel, &|n, dx_n| {
         with_scratch(&COLS, patch * plane, |cols| {
             let spec = MatmulSpec { trans_a: true, ..MatmulSpec::new(patch, plane, g.o) };
             matmul(weight, &dy[n * g.o * plane..(n + 1) * g.o * plane], cols, spec);
             col2im(cols, g, dx_n);
         });
-    };
-    if worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS) {
-        split_chunks(dx, img, &|n, d| image((n, d)));
-    } else {
-        dx.chunks_mut(img).enumerate().for_each(image);
-    }
+    });
 }
 
 /// Images per task of the weight gradient. Fixed (not derived from the thread count) so the
@@ -200,14 +192,15 @@ const IMAGES_PER_GROUP: usize = 8;
 /// matrices side by side and its `dy` planes likewise, so its share of `dw` is one product of
 /// depth `8·oh·ow` rather than eight shallow ones. The groups' partial sums are then added in
 /// group order, which keeps the result deterministic.
-pub fn conv2d_backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mut [f32], db: Option<&mut [f32]>) {
+pub fn conv2d_backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mut [f32], mut db: Option<&mut [f32]>) {
     let (plane, patch) = (g.oh() * g.ow(), g.patch_len());
     let img = g.c * g.h * g.w;
     let groups = g.n.div_ceil(IMAGES_PER_GROUP);
     // Per group: its `dw` share (`o × patch`) followed by its `db` share (`o`).
     let share = g.o * patch + g.o;
     with_scratch(&PARTIALS, groups * share, |partials| {
-        let group = |(gi, partial): (usize, &mut [f32])| {
+        let parallel = worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS);
+        for_each_piece(partials, share, parallel, &|gi, partial| {
             let images = gi * IMAGES_PER_GROUP..((gi + 1) * IMAGES_PER_GROUP).min(g.n);
             let depth = images.len() * plane;
             let (pw, pb) = partial.split_at_mut(g.o * patch);
@@ -230,14 +223,8 @@ pub fn conv2d_backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mu
                     *b = row.iter().sum();
                 }
             });
-        };
-        if worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS) {
-            split_chunks(partials, share, &|gi, p| group((gi, p)));
-        } else {
-            partials.chunks_mut(share).enumerate().for_each(group);
-        }
+        });
         dw.fill(0.0);
-        let mut db = db;
         if let Some(db) = db.as_deref_mut() {
             db.fill(0.0);
         }

@@ -3,8 +3,8 @@
 //! Work is split across threads only when it is large enough to pay for the hand-off
 //! ([`PAR_MIN_ELEMS`]); below that everything runs on the caller's thread. A split never puts
 //! the caller to sleep: it runs its own share and any share no worker has picked up yet
-//! (`shares::run_shares`). The thread count
-//! follows rayon's global pool, so `RAYON_NUM_THREADS` is honoured.
+//! (`shares::run_shares`). The thread count follows rayon's global pool, so
+//! `RAYON_NUM_THREADS` is honoured.
 
 mod axpby;
 mod binary;
@@ -46,7 +46,7 @@ pub(crate) fn worth_splitting(size: usize, min: usize) -> bool {
 
 /// Runs `f(i, chunk_i)` over `out` cut into consecutive chunks of `chunk` floats (the last may be
 /// shorter), one share of chunks per thread (see [`shares::run_shares`]).
-pub(crate) fn split_chunks(out: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+fn split_chunks(out: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
     let count = out.len().div_ceil(chunk);
     let parts = shares::ranges(count, rayon::current_num_threads(), 1);
     let base = SyncPtr(out.as_mut_ptr());
@@ -69,7 +69,7 @@ pub(crate) fn split_chunks(out: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mu
 pub(crate) struct SyncPtr(pub(crate) *mut f32);
 
 // SAFETY: only used where shares write disjoint pieces of one live buffer (`split_chunks`,
-// max pooling's index output).
+// max pooling's index output, one plane per piece).
 unsafe impl Send for SyncPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SyncPtr {}
@@ -91,12 +91,18 @@ pub(crate) fn for_each_chunk(out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sy
 
 /// Runs `f(row_index, row)` over `out` seen as rows of `row_len`, in parallel when `out` is large.
 pub(crate) fn for_each_row(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    if row_len == 0 {
+    for_each_piece(out, row_len, worth_splitting(out.len(), PAR_MIN_ELEMS), &f);
+}
+
+/// Runs `f(i, piece_i)` over `out` cut into pieces of `len` floats (images, planes, batch
+/// entries), split across threads when `parallel`.
+pub(crate) fn for_each_piece(out: &mut [f32], len: usize, parallel: bool, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    if len == 0 {
         return;
     }
-    if !worth_splitting(out.len(), PAR_MIN_ELEMS) {
-        out.chunks_mut(row_len).enumerate().for_each(|(i, r)| f(i, r));
+    if parallel {
+        split_chunks(out, len, f);
     } else {
-        split_chunks(out, row_len, &f);
+        out.chunks_mut(len).enumerate().for_each(|(i, piece)| f(i, piece));
     }
 }

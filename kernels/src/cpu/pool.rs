@@ -1,6 +1,6 @@
 //! Max and average 2-D pooling over `[n, c, h, w]`, with backward.
 
-use super::{for_each_row, split_chunks, worth_splitting, SyncPtr, PAR_MIN_ELEMS};
+use super::{for_each_piece, for_each_row, worth_splitting, SyncPtr, PAR_MIN_ELEMS};
 
 /// Sizes of one pooling window sweep; `planes = n * c`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,26 +46,20 @@ pub fn max_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32], indices: &mut 
     let (oh, ow) = g.out_hw();
     let plane_in = g.h * g.w;
     let two_by_two = g.kh == 2 && g.kw == 2 && g.stride == (2, 2) && g.padding == (0, 0);
-    let plane = |(p, (o, idx)): (usize, (&mut [f32], &mut [f32]))| {
+    assert_eq!(indices.len(), out.len(), "max_pool2d: one index per output");
+    let idx = SyncPtr(indices.as_mut_ptr());
+    for_each_piece(out, oh * ow, worth_splitting(x.len(), PAR_MIN_ELEMS), &|p, o| {
+        // SAFETY: plane `p` of `indices` mirrors plane `p` of `out` (same length, checked above),
+        // `for_each_piece` hands each plane to exactly one caller, and `indices` is borrowed
+        // mutably for the whole call.
+        let idx = unsafe { std::slice::from_raw_parts_mut(idx.get().add(p * oh * ow), o.len()) };
         let src = &x[p * plane_in..(p + 1) * plane_in];
         if two_by_two {
             max_pool_2x2(src, g.w, (oh, ow), o, idx);
         } else {
             max_pool_windows(src, g, (oh, ow), o, idx);
         }
-    };
-    if worth_splitting(x.len(), PAR_MIN_ELEMS) {
-        assert_eq!(indices.len(), out.len(), "max_pool2d: one index per output");
-        let idx = SyncPtr(indices.as_mut_ptr());
-        split_chunks(out, oh * ow, &|p, o| {
-            // SAFETY: plane `p` of `indices` mirrors plane `p` of `out` (same length, checked
-            // above), and `split_chunks` gives each plane to exactly one share.
-            let idx = unsafe { std::slice::from_raw_parts_mut(idx.get().add(p * oh * ow), o.len()) };
-            plane((p, (o, idx)));
-        });
-    } else {
-        out.chunks_mut(oh * ow).zip(indices.chunks_mut(oh * ow)).enumerate().for_each(plane);
-    }
+    });
 }
 
 /// Max pooling of one plane, any window. Scans each window row by row; the first maximum wins,

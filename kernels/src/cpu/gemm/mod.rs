@@ -177,7 +177,7 @@ fn batched<K: MicroKernel>(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSp
         gemm_one::<K>(a, b, c, &spec, &blk, par);
     };
     if par_batch {
-        super::split_chunks(out, m * n, &|bi, c| one(bi, c, false));
+        super::for_each_piece(out, m * n, true, &|bi, c| one(bi, c, false));
     } else {
         out.chunks_mut(m * n).enumerate().for_each(|(bi, c)| one(bi, c, par_inner));
     }
@@ -275,13 +275,11 @@ impl<'a> Share<'a> {
     fn split<K: MicroKernel>(self, threads: usize) -> Vec<Share<'a>> {
         let (col_panels, row_panels) = (self.n.div_ceil(K::NR), self.m.div_ceil(K::MR));
         if threads > 1 && col_panels >= 2 * threads {
-            blocks(self.n, (col_panels.div_ceil(threads)) * K::NR, K::NR)
+            blocks(self.n, col_panels.div_ceil(threads) * K::NR, K::NR)
                 .map(|(j0, cols)| self.columns(j0, cols))
                 .collect()
         } else if threads > 1 && row_panels >= 2 * threads {
-            blocks(self.m, (row_panels.div_ceil(threads)) * K::MR, K::MR)
-                .map(|(i0, rows)| self.rows(i0, rows))
-                .collect()
+            blocks(self.m, row_panels.div_ceil(threads) * K::MR, K::MR).map(|(i0, rows)| self.rows(i0, rows)).collect()
         } else {
             vec![self]
         }
