@@ -7,27 +7,29 @@
 //! replay one); `cargo test --test checkpoint_resume -- --nocapture` shows every trial.
 
 use graft::nn::checkpoint::{Checkpoint, CRASH_HOOK_ENV};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
+mod common;
+use common::{demo_split, scratch_dir};
+
 const SPEC: &str = "flatten,linear(784,16),relu,dropout(0.2),linear(16,2)";
 
-fn demo_split(split: &str) -> String {
-    format!("data/demo/taskb-{split}-images.idx.gz,data/demo/taskb-{split}-labels.idx.gz")
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+/// `args`, then `--out out --checkpoint ckpt` and, when resuming, `--resume`.
+fn with_outputs(args: &[&str], out: &Path, ckpt: &Path, resume: bool) -> Vec<String> {
+    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    a.extend(["--out".into(), out.display().to_string(), "--checkpoint".into(), ckpt.display().to_string()]);
+    if resume {
+        a.push("--resume".into());
+    }
+    a
 }
 
 /// `graft train` with Adam and dropout (so optimiser moments and the dropout generator must
 /// be restored, not just the weights), writing `out` and checkpointing to `ckpt`.
 fn train_args(out: &Path, ckpt: &Path, resume: bool) -> Vec<String> {
-    let mut a: Vec<String> = [
+    let a = [
         "train",
         "--spec",
         SPEC,
@@ -45,21 +47,14 @@ fn train_args(out: &Path, ckpt: &Path, resume: bool) -> Vec<String> {
         "0.002",
         "--seed",
         "3",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(["--out".into(), out.display().to_string(), "--checkpoint".into(), ckpt.display().to_string()]);
-    if resume {
-        a.push("--resume".into());
-    }
-    a
+    ];
+    with_outputs(&a, out, ckpt, resume)
 }
 
 /// `graft transfer` from the demo's model A with two SGD-with-momentum phases: the first on
 /// cached features of the frozen trunk, the second fine-tuning everything.
 fn transfer_args(out: &Path, ckpt: &Path, resume: bool) -> Vec<String> {
-    let mut a: Vec<String> = [
+    let a = [
         "transfer",
         "--pretrained",
         "data/demo/model_a.safetensors",
@@ -77,15 +72,8 @@ fn transfer_args(out: &Path, ckpt: &Path, resume: bool) -> Vec<String> {
         "16",
         "--seed",
         "5",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(["--out".into(), out.display().to_string(), "--checkpoint".into(), ckpt.display().to_string()]);
-    if resume {
-        a.push("--resume".into());
-    }
-    a
+    ];
+    with_outputs(&a, out, ckpt, resume)
 }
 
 fn graft(args: &[String], env: &[(&str, &str)]) -> Output {

@@ -1,8 +1,10 @@
 //! The `graft` command line as a user meets it: working runs, and one-line errors with a
 //! non-zero exit code that leave nothing half-written.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+mod common;
+use common::{demo_split, scratch_dir};
 
 fn graft(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_graft"))
@@ -10,17 +12,6 @@ fn graft(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("graft runs")
-}
-
-fn demo_split(split: &str) -> String {
-    format!("data/demo/taskb-{split}-images.idx.gz,data/demo/taskb-{split}-labels.idx.gz")
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 /// Asserts a failed run: non-zero exit, one line on stderr containing every `needle`.

@@ -1,0 +1,16 @@
+//! Helpers shared by the CLI integration tests.
+
+use std::path::{Path, PathBuf};
+
+/// The shipped task-B split `split` as the CLI's `IMAGES,LABELS` argument.
+pub fn demo_split(split: &str) -> String {
+    format!("data/demo/taskb-{split}-images.idx.gz,data/demo/taskb-{split}-labels.idx.gz")
+}
+
+/// An empty scratch directory `name` under the test target directory.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
