@@ -122,21 +122,27 @@ fn square(c: &mut Criterion) {
     run(c, "matmul_square", &shapes);
 }
 
-/// The products of one SGD step of a 784-300-100-10 MLP at batch 32: for each layer
-/// `W [out, in]`, the forward `x·Wᵀ`, `dX = G·W` and `dW = Gᵀ·X`.
+/// The products of one SGD step of a 784-300-100-10 MLP at batch `b`: for each layer
+/// `W [out, in]`, the forward `x·Wᵀ`, `dX = G·W` (not for the first layer, whose input needs no
+/// gradient) and `dW = Gᵀ·X`.
+fn training_shapes(b: usize) -> Vec<Shape> {
+    let mut shapes = Vec::new();
+    for (i, (inp, out)) in [(784, 300), (300, 100), (100, 10)].into_iter().enumerate() {
+        let name = |op: &str, m: usize, n: usize, k: usize| -> &'static str {
+            Box::leak(format!("{op}_{m}x{n}x{k}").into_boxed_str())
+        };
+        shapes.push(Shape { name: name("fwd_xWt", b, out, inp), m: b, n: out, k: inp, ta: false, tb: true });
+        if i > 0 {
+            shapes.push(Shape { name: name("dx_GW", b, inp, out), m: b, n: inp, k: out, ta: false, tb: false });
+        }
+        shapes.push(Shape { name: name("dw_GtX", out, inp, b), m: out, n: inp, k: b, ta: true, tb: false });
+    }
+    shapes
+}
+
 fn training(c: &mut Criterion) {
-    let shapes = [
-        Shape { name: "fwd_32x784x300_xWt", m: 32, n: 300, k: 784, ta: false, tb: true },
-        Shape { name: "dx_32x300x784_GW", m: 32, n: 784, k: 300, ta: false, tb: false },
-        Shape { name: "dw_300x32x784_GtX", m: 300, n: 784, k: 32, ta: true, tb: false },
-        Shape { name: "fwd_32x300x100_xWt", m: 32, n: 100, k: 300, ta: false, tb: true },
-        Shape { name: "dx_32x100x300_GW", m: 32, n: 300, k: 100, ta: false, tb: false },
-        Shape { name: "dw_100x32x300_GtX", m: 100, n: 300, k: 32, ta: true, tb: false },
-        Shape { name: "fwd_32x100x10_xWt", m: 32, n: 10, k: 100, ta: false, tb: true },
-        Shape { name: "dx_32x10x100_GW", m: 32, n: 100, k: 10, ta: false, tb: false },
-        Shape { name: "dw_10x32x100_GtX", m: 10, n: 100, k: 32, ta: true, tb: false },
-    ];
-    run(c, "matmul_training", &shapes);
+    run(c, "matmul_training_b32", &training_shapes(32));
+    run(c, "matmul_training_b256", &training_shapes(256));
 }
 
 criterion_group!(benches, square, training);

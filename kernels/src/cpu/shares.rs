@@ -5,15 +5,21 @@
 //! the development VM cost tens of microseconds each — half of a small MLP's training step. And
 //! a sleeping worker can take as long to wake as the share it would run.
 //!
-//! [`run_shares`] instead offers shares `1..n` to rayon's workers as *claimable* tasks and runs
-//! share 0 on the calling thread at once. Each task is claimed exactly once, by whoever gets to
-//! it first: a worker that wakes in time, or the caller itself once its own share is done. So
-//! the caller never waits for a worker to wake up — at worst it runs every share itself, at
-//! the cost of one wake-up call — and only waits for shares a worker has actually started.
-
+//! [`run_shares`] instead *offers* shares `1..n` as claimable tasks and runs share 0 on the
+//! calling thread at once. Each share is claimed exactly once, by whoever gets to it first: a
+//! worker, or the caller itself once its own share is done. So the caller never waits for a
+//! worker to wake up — at worst it runs every share itself — and only waits for shares a worker
+//! has actually started.
+//!
+//! Workers stay warm between kernels, as BLAS and OpenMP runtimes keep theirs: a worker that
+//! served an offer keeps watching for the next one for [`WARM_FOR`] before it returns to rayon
+//! (where it would soon sleep). A training step is a chain of kernels with short single-threaded
+//! gaps between them, and waking a sleeping thread took 35 µs on average on the development VM
+//! — most of a batch-256 layer's share. A warm worker picks an offer up within a microsecond.
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// A share nobody has started.
 const OPEN: u8 = 0;
@@ -24,13 +30,95 @@ const DONE: u8 = 2;
 /// A share whose worker panicked.
 const PANICKED: u8 = 3;
 
+/// How long a worker keeps watching for new offers after its last share.
+const WARM_FOR: Duration = Duration::from_micros(300);
+
 /// The shared-state pointer to the caller's closure, lifetime erased.
 struct Job(*const (dyn Fn(usize) + Sync));
 
-// SAFETY: the pointee is `Sync`, and `run_shares` only lets a worker dereference it between
-// winning a share's claim and marking that share finished, while the caller waits for exactly
-// that (see `run_shares`), so the closure outlives every use.
+// SAFETY: the pointee is `Sync`, and a worker only dereferences it between winning a share's
+// claim and marking that share finished, while the caller waits for exactly that (see
+// `run_shares`), so the closure outlives every use.
 unsafe impl Send for Job {}
+// SAFETY: as above; the pointer itself is never mutated.
+unsafe impl Sync for Job {}
+
+/// One `run_shares` call's shares `1..n`, as workers see them.
+struct Offer {
+    job: Job,
+    /// State of share `i + 1`.
+    states: Vec<AtomicU8>,
+}
+
+impl Offer {
+    /// Claims an open share, returning its index in `states`.
+    fn claim(&self) -> Option<usize> {
+        self.states.iter().position(|s| {
+            s.load(Ordering::Relaxed) == OPEN
+                && s.compare_exchange(OPEN, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        })
+    }
+
+    /// Runs the share claimed as `states[i]` and marks it finished.
+    fn run(&self, i: usize) {
+        // SAFETY: this thread won the claim, so the caller is waiting for this share to be marked
+        // finished and the closure is still alive (see `Job`).
+        let f = unsafe { &*self.job.0 };
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(i + 1)));
+        self.states[i].store(if outcome.is_ok() { DONE } else { PANICKED }, Ordering::Release);
+    }
+}
+
+/// The offers of every `run_shares` call in progress.
+static OFFERS: Mutex<Vec<Arc<Offer>>> = Mutex::new(Vec::new());
+/// Bumped whenever an offer is added, so warm workers poll one atomic instead of the lock.
+static EPOCH: AtomicUsize = AtomicUsize::new(0);
+/// Workers currently serving or watching for offers.
+static WARM: AtomicUsize = AtomicUsize::new(0);
+
+fn offers() -> std::sync::MutexGuard<'static, Vec<Arc<Offer>>> {
+    // A panic inside the lock cannot leave the list inconsistent (push and remove are single
+    // calls), so a poisoned lock is still usable.
+    OFFERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Claims and runs one open share of any offer; false when there is none.
+fn serve_any() -> bool {
+    let claimed = offers().iter().find_map(|o| o.claim().map(|i| (Arc::clone(o), i)));
+    let Some((offer, i)) = claimed else {
+        return false;
+    };
+    offer.run(i);
+    true
+}
+
+/// A worker's task: serve offers until none has come for [`WARM_FOR`].
+fn serve_while_warm() {
+    WARM.fetch_add(1, Ordering::SeqCst);
+    let mut last_work = Instant::now();
+    loop {
+        let seen = EPOCH.load(Ordering::SeqCst);
+        if serve_any() {
+            last_work = Instant::now();
+            continue;
+        }
+        // Nothing open: watch for a new offer, checking the clock now and then.
+        let mut polls = 0u32;
+        while EPOCH.load(Ordering::SeqCst) == seen {
+            polls = polls.wrapping_add(1);
+            if polls.is_multiple_of(256) && last_work.elapsed() > WARM_FOR {
+                WARM.fetch_sub(1, Ordering::SeqCst);
+                // An offer made just before we left counted on us: take it after all.
+                if EPOCH.load(Ordering::SeqCst) == seen {
+                    return;
+                }
+                WARM.fetch_add(1, Ordering::SeqCst);
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
 
 /// Runs `f(0) .. f(n - 1)`, each exactly once, on the calling thread and any rayon workers that
 /// pick them up in time. Returns when all have run. A panic in any share is re-raised here.
@@ -39,29 +127,22 @@ pub(crate) fn run_shares(n: usize, f: &(dyn Fn(usize) + Sync)) {
         (0..n).for_each(f);
         return;
     }
-    let states: Arc<Vec<AtomicU8>> = Arc::new((1..n).map(|_| AtomicU8::new(OPEN)).collect());
     // SAFETY (of the transmute): only the lifetime is erased; see `Job`.
     let job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(f) };
-    for share in 1..n {
-        let (states, job) = (Arc::clone(&states), Job(job));
-        rayon::spawn(move || {
-            let job = job;
-            let state = &states[share - 1];
-            if state.compare_exchange(OPEN, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_err() {
-                return; // the caller ran it
-            }
-            // SAFETY: this task won the claim, so the caller is waiting for this share to be
-            // marked finished and `f` is still alive (see `Job`).
-            let f = unsafe { &*job.0 };
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(share)));
-            state.store(if outcome.is_ok() { DONE } else { PANICKED }, Ordering::Release);
-        });
+    let offer = Arc::new(Offer { job: Job(job), states: (1..n).map(|_| AtomicU8::new(OPEN)).collect() });
+    offers().push(Arc::clone(&offer));
+    EPOCH.fetch_add(1, Ordering::SeqCst);
+    // Wake only as many workers as the shares that warm ones will not cover.
+    let warm = WARM.load(Ordering::SeqCst);
+    let wanted = (n - 1).min(rayon::current_num_threads() - 1);
+    for _ in warm.min(wanted)..wanted {
+        rayon::spawn(serve_while_warm);
     }
     // Share 0, then whatever no worker has started yet. A panic here must still wait for the
     // workers' shares below (they borrow `f`), so it is caught and re-raised at the end; each
     // share the caller claimed is marked finished either way.
     let mut mine = panic::catch_unwind(AssertUnwindSafe(|| f(0)));
-    for (share, state) in (1..n).zip(states.iter()) {
+    for (share, state) in (1..n).zip(offer.states.iter()) {
         if mine.is_ok() && state.compare_exchange(OPEN, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             mine = panic::catch_unwind(AssertUnwindSafe(|| f(share)));
             state.store(DONE, Ordering::Release);
@@ -69,7 +150,7 @@ pub(crate) fn run_shares(n: usize, f: &(dyn Fn(usize) + Sync)) {
     }
     let mut worker_panicked = false;
     let mut spins = 0u32;
-    for state in states.iter() {
+    for state in offer.states.iter() {
         // After a panic above, shares nobody started are closed so no worker starts them later.
         let _ = state.compare_exchange(OPEN, DONE, Ordering::Acquire, Ordering::Relaxed);
         loop {
@@ -87,6 +168,8 @@ pub(crate) fn run_shares(n: usize, f: &(dyn Fn(usize) + Sync)) {
             }
         }
     }
+    // Every share is finished or closed, so no worker can call `f` any more.
+    offers().retain(|o| !Arc::ptr_eq(o, &offer));
     if let Err(payload) = mine {
         panic::resume_unwind(payload);
     }

@@ -19,6 +19,9 @@ pub(crate) struct Blocking {
     pub nc: usize,
     /// Rows of A packed per block; a multiple of the kernel's MR.
     pub mc: usize,
+    /// Largest address span, in floats, of a row-major B block that is read in place instead of
+    /// packed (see `Block::large_m`).
+    pub in_place_span: usize,
 }
 
 /// Data-cache sizes in bytes.
@@ -81,7 +84,10 @@ impl Blocking {
         // A block: large (it is streamed, and a B block is repacked once per A block), but
         // bounded so the packing buffer stays a few MiB.
         let mc = (2048 / mr).max(1) * mr;
-        Blocking { kc, nc, mc }
+        // A row-major B block spanning at most half of L2 is read in place: its rows are a short
+        // stride apart, so it stays in L2 without set conflicts, and packing it would only copy it.
+        let in_place_span = l2 / 4 / F32;
+        Blocking { kc, nc, mc, in_place_span }
     }
 }
 

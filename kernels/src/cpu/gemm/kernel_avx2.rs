@@ -4,7 +4,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::pack::{pack_a, pack_b, MatRef};
+use super::pack::{pack_a, pack_b, pack_b_block, MatRef};
 use super::{MicroKernel, Tile};
 
 /// The AVX2 + FMA kernel; only run when both features were detected.
@@ -23,6 +23,10 @@ impl MicroKernel for Avx2Fma {
 
     fn pack_b(dst: &mut [f32], b: MatRef, p0: usize, kc: usize, j0: usize, cols: usize) {
         pack_b::<NR>(dst, b, p0, kc, j0, cols);
+    }
+
+    fn pack_b_block(dst: &mut [f32], b: MatRef, depth: (usize, usize), columns: (usize, usize)) {
+        pack_b_block::<NR>(dst, b, depth, columns, Self::pack_b);
     }
 
     unsafe fn run(t: &Tile) {

@@ -1,7 +1,7 @@
 //! Portable micro-kernel: plain Rust over fixed-size arrays, which LLVM keeps in vector registers
 //! with whatever SIMD the build target has (SSE2 on baseline x86-64, NEON on aarch64).
 
-use super::pack::{pack_a, pack_b, MatRef};
+use super::pack::{pack_a, pack_b, pack_b_block, MatRef};
 use super::{MicroKernel, Tile};
 
 /// A `4 × 8` tile: eight accumulator vectors of four lanes fit the sixteen registers of SSE2 with
@@ -21,6 +21,10 @@ impl MicroKernel for Portable {
 
     fn pack_b(dst: &mut [f32], b: MatRef, p0: usize, kc: usize, j0: usize, cols: usize) {
         pack_b::<NR>(dst, b, p0, kc, j0, cols);
+    }
+
+    fn pack_b_block(dst: &mut [f32], b: MatRef, depth: (usize, usize), columns: (usize, usize)) {
+        pack_b_block::<NR>(dst, b, depth, columns, Self::pack_b);
     }
 
     unsafe fn run(t: &Tile) {

@@ -12,9 +12,9 @@
 //!              row-major and the panel is full, read B in place) and run every A panel on it.
 //! ```
 //!
-//! Threads split the product once, before any of this: each takes a share of the columns (or,
-//! when there are too few columns, of the rows) and runs the whole loop nest on it alone with
-//! its own packing buffers. One hand-off per product, instead of one per block, matters on a
+//! Threads split the product once, before any of this: each takes one cell of a grid of row and
+//! column ranges, the grid whose busiest cell costs least (see `Share::split`), and runs the
+//! whole loop nest on it alone with its own packing buffers. One hand-off per product, instead of one per block, matters on a
 //! small machine: waking a thread costs a few microseconds on an idle machine and far more on a
 //! busy one, as much as a training-shape product's whole work; and the caller runs a share
 //! itself rather than sleeping (see `cpu::shares`). The price, each thread packing its own copy
@@ -63,6 +63,9 @@ pub(crate) trait MicroKernel {
     const MR: usize;
     /// Columns of the register tile (columns of a packed B panel).
     const NR: usize;
+    /// The step in which a panel's cost grows: a kernel that skips whole vectors of a narrow
+    /// edge panel costs the same for 1 or 16 columns, and less for 16 than for 48.
+    const NR_GRAIN: usize = Self::NR;
 
     /// Runs one tile.
     ///
@@ -77,6 +80,9 @@ pub(crate) trait MicroKernel {
 
     /// Packs an `NR`-column panel of B (see [`pack::pack_b`]).
     fn pack_b(dst: &mut [f32], b: MatRef, p0: usize, kc: usize, j0: usize, cols: usize);
+
+    /// Packs `cols` columns of B into consecutive panels (see [`pack::pack_b_block`]).
+    fn pack_b_block(dst: &mut [f32], b: MatRef, depth: (usize, usize), columns: (usize, usize));
 }
 
 /// The micro-kernels this build has, best first.
@@ -226,6 +232,15 @@ fn blocks(len: usize, max: usize, align: usize) -> impl Iterator<Item = (usize, 
     (0..len).step_by(size).map(move |start| (start, size.min(len - start)))
 }
 
+/// The relative cost of an `m × n` share per depth step: micro-kernel work (each tile costs
+/// its rows padded to `MR` times its columns padded to whole grains) plus packing its rows of A
+/// and columns of B, one float of which costs about what `PACK_WEIGHT` multiply-adds do.
+fn share_cost<K: MicroKernel>(m: usize, n: usize) -> usize {
+    const PACK_WEIGHT: usize = 16;
+    let grains = (n / K::NR) * (K::NR / K::NR_GRAIN) + (n % K::NR).div_ceil(K::NR_GRAIN);
+    m.div_ceil(K::MR) * K::MR * grains * K::NR_GRAIN + PACK_WEIGHT * (m + n)
+}
+
 /// One matrix of the batch: split across threads (see the module notes), then each share runs
 /// the blocked loop nest alone.
 fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSpec, blk: &Blocking, par: bool) {
@@ -269,20 +284,32 @@ struct Share<'a> {
 }
 
 impl<'a> Share<'a> {
-    /// Up to `threads` disjoint shares covering this one: column ranges of whole B panels when
-    /// there are at least two panels per thread (each thread then packs only its own B), else
-    /// row ranges of whole A panels, else just this one.
+    /// Up to `threads` disjoint shares covering this one: a grid of row ranges (whole A panels)
+    /// by column ranges (whole column grains, see [`MicroKernel::NR_GRAIN`]), choosing among
+    /// the grids whose cells number `threads` the one whose busiest cell costs least.
+    ///
+    /// A cell's cost is its micro-kernel work plus its packing (every cell packs its own rows of
+    /// A and columns of B). Balance matters more than it seems: 512 columns in 48-wide panels
+    /// split 288/224, so one of two threads would do 56 % of the work, while 256/256 rows split
+    /// evenly; and a 300-column layer splits 192/108 by panels but 160/140 by grains.
     fn split<K: MicroKernel>(self, threads: usize) -> Vec<Share<'a>> {
-        let (col_panels, row_panels) = (self.n.div_ceil(K::NR), self.m.div_ceil(K::MR));
-        if threads > 1 && col_panels >= 2 * threads {
-            blocks(self.n, col_panels.div_ceil(threads) * K::NR, K::NR)
-                .map(|(j0, cols)| self.columns(j0, cols))
-                .collect()
-        } else if threads > 1 && row_panels >= 2 * threads {
-            blocks(self.m, row_panels.div_ceil(threads) * K::MR, K::MR).map(|(i0, rows)| self.rows(i0, rows)).collect()
-        } else {
-            vec![self]
+        if threads <= 1 {
+            return vec![self];
         }
+        let row_ranges = |parts: usize| blocks(self.m, self.m.div_ceil(K::MR).div_ceil(parts) * K::MR, K::MR);
+        let col_ranges =
+            |parts: usize| blocks(self.n, self.n.div_ceil(K::NR_GRAIN).div_ceil(parts) * K::NR_GRAIN, K::NR_GRAIN);
+        let busiest = |rows: usize, cols: usize| -> usize {
+            let row_max = row_ranges(rows).map(|(_, len)| len).max().unwrap_or(0);
+            col_ranges(cols).map(|(_, len)| share_cost::<K>(row_max, len)).max().unwrap_or(0)
+        };
+        let grids = (1..=threads).rev().filter(|rows| threads.is_multiple_of(*rows)).map(|rows| (rows, threads / rows));
+        let Some((rows, cols)) = grids.min_by_key(|&(rows, cols)| busiest(rows, cols)) else {
+            return vec![self];
+        };
+        row_ranges(rows)
+            .flat_map(|(i0, m)| col_ranges(cols).map(move |(j0, n)| self.rows(i0, m).columns(j0, n)))
+            .collect()
     }
 
     /// Columns `j0 .. j0 + cols` of this share.
@@ -341,7 +368,7 @@ impl<'a> Share<'a> {
             for rows in blocks(self.m, blk.mc, K::MR) {
                 for (pc, kc) in depth_blocks() {
                     for (q, cols) in col_blocks(kc).enumerate() {
-                        block(pc, kc, cols).large_m::<K>(a_buf, b_buf, rows, q == 0);
+                        block(pc, kc, cols).large_m::<K>(a_buf, b_buf, rows, q == 0, blk.in_place_span);
                     }
                 }
             }
@@ -396,7 +423,7 @@ impl Block<'_> {
         };
         // SAFETY: `a_panel` holds a packed `MR × kc` panel; `b` is either a packed `kc × NR`
         // panel (`rs_b = NR`) or `kc` full rows of row-major B starting in bounds (`rs_b = ld`,
-        // see `small_m`); the C window `rows × cols` at `(i0, j0)` lies inside the share's
+        // see `small_m` and `large_m`); the C window `rows × cols` at `(i0, j0)` lies inside the share's
         // rectangle of the output, and shares on different threads are disjoint. `K` was
         // checked available in `gemm_with`.
         unsafe { K::run(&t) }
@@ -409,20 +436,38 @@ impl Block<'_> {
 
     /// Large m, rows `ic .. ic + mc`: pack the B block, then sweep each A panel (packed when
     /// `pack_a` is set, i.e. during the first column block) across every B panel of the block.
+    ///
+    /// Row-major B whose block spans little memory is not packed: its full panels are read in
+    /// place (only the edge panel is packed). Packing such a block would copy it once to save
+    /// nothing, since it stays in L2 either way; a block whose rows lie far apart is packed, as
+    /// its rows would map onto few cache sets.
     fn large_m<K: MicroKernel>(
         &self,
         a_buf: &mut Vec<f32>,
         b_buf: &mut Vec<f32>,
         (ic, mc): (usize, usize),
         pack_a: bool,
+        in_place_span: usize,
     ) {
         let (kc, tiles_m, tiles_n) = (self.kc, mc.div_ceil(K::MR), self.nc.div_ceil(K::NR));
+        let b = self.share.b;
+        let in_place = !b.trans && kc * b.ld <= in_place_span;
         let b_pack = aligned(b_buf, tiles_n * kc * K::NR);
-        for (jr, dst) in b_pack.chunks_mut(kc * K::NR).enumerate() {
-            let (j0, cols) = self.panel_cols::<K>(jr);
-            K::pack_b(dst, self.share.b, self.pc, kc, j0, cols);
+        if !in_place {
+            K::pack_b_block(b_pack, b, (self.pc, kc), (self.jc, self.nc));
+        } else if !self.nc.is_multiple_of(K::NR) {
+            let (j0, cols) = self.panel_cols::<K>(tiles_n - 1);
+            K::pack_b(&mut b_pack[(tiles_n - 1) * kc * K::NR..], b, self.pc, kc, j0, cols);
         }
         let b_pack = &*b_pack;
+        let panel = |jr: usize| {
+            let (j0, cols) = self.panel_cols::<K>(jr);
+            if in_place && self.direct(cols, K::NR) {
+                (b.data[self.pc * b.ld + j0..].as_ptr(), b.ld)
+            } else {
+                (b_pack[jr * kc * K::NR..].as_ptr(), K::NR)
+            }
+        };
         // The packed A block stays in `a_buf` between the column blocks of one depth block.
         let a_pack = aligned(a_buf, tiles_m * kc * K::MR);
         for (ir, a_panel) in a_pack.chunks_mut(kc * K::MR).enumerate() {
@@ -431,8 +476,7 @@ impl Block<'_> {
                 K::pack_a(a_panel, self.share.a, rows.0, rows.1, self.pc, kc);
             }
             for jr in 0..tiles_n {
-                let b = (b_pack[jr * kc * K::NR..].as_ptr(), K::NR);
-                self.tile::<K>(a_panel, b, rows, self.panel_cols::<K>(jr));
+                self.tile::<K>(a_panel, panel(jr), rows, self.panel_cols::<K>(jr));
             }
         }
     }

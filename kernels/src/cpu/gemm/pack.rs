@@ -67,6 +67,46 @@ pub(crate) fn pack_b<const NR: usize>(dst: &mut [f32], b: MatRef, p0: usize, kc:
     }
 }
 
+/// Packs depth `p0 .. p0 + kc` and columns `j0 .. j0 + cols` of the logical B into consecutive
+/// `kc × NR` panels (the last one zero-padded), as [`pack_b`] on each panel would.
+///
+/// Row-major B is walked row by row: each depth step reads `cols` contiguous floats and deals
+/// them out to the panels in fixed-size `NR` copies. Packing panel by panel instead reads `kc`
+/// short runs a whole matrix row apart for every panel: a new page every run, which the
+/// hardware prefetchers do not follow, and one `memcpy` call per 48 floats. Transposed B goes
+/// through `pack_panel`, the kernel's own panel packer.
+#[inline(always)]
+pub(crate) fn pack_b_block<const NR: usize>(
+    dst: &mut [f32],
+    b: MatRef,
+    (p0, kc): (usize, usize),
+    (j0, cols): (usize, usize),
+    pack_panel: fn(&mut [f32], MatRef, usize, usize, usize, usize),
+) {
+    let panels = cols.div_ceil(NR);
+    let dst = &mut dst[..panels * kc * NR];
+    if b.trans {
+        for (jr, panel) in dst.chunks_exact_mut(kc * NR).enumerate() {
+            let j = jr * NR;
+            pack_panel(panel, b, p0, kc, j0 + j, NR.min(cols - j));
+        }
+        return;
+    }
+    let (full, edge) = (cols / NR, cols % NR);
+    for p in 0..kc {
+        let src = &b.data[(p0 + p) * b.ld + j0..][..cols];
+        let (whole, rest) = src.split_at(full * NR);
+        for (jr, run) in whole.chunks_exact(NR).enumerate() {
+            dst[jr * kc * NR + p * NR..][..NR].copy_from_slice(run);
+        }
+        if edge > 0 {
+            let d = &mut dst[full * kc * NR + p * NR..][..NR];
+            d[..edge].copy_from_slice(rest);
+            d[edge..].fill(0.0);
+        }
+    }
+}
+
 /// The transposed-B part of [`pack_b`] for panel rows `depth` and panel columns `cols`:
 /// `dst[p * NR + j] = B[j0 + j][p0 + p]`. Also the scalar edge handler of SIMD packers.
 pub(crate) fn pack_b_trans_region<const NR: usize>(
@@ -113,6 +153,26 @@ mod tests {
             let mut pb = vec![f32::NAN; 2 * 4];
             pack_b::<4>(&mut pb, m, 0, 2, 2, 3);
             assert_eq!(pb, [2.0, 3.0, 4.0, 0.0, 12.0, 13.0, 14.0, 0.0]);
+        }
+    }
+
+    #[test]
+    fn block_packing_matches_panel_by_panel_packing() {
+        let (k, n) = (9, 23);
+        let plain: Vec<f32> = (0..k * n).map(|i| i as f32).collect();
+        let trans: Vec<f32> = (0..n).flat_map(|c| (0..k).map(move |r| (r * n + c) as f32)).collect();
+        for (data, ld, t) in [(&plain, n, false), (&trans, k, true)] {
+            let b = MatRef { data, ld, trans: t };
+            for ((p0, kc), (j0, cols)) in [((0, 9), (0, 23)), ((2, 5), (3, 16)), ((1, 7), (5, 8)), ((0, 1), (22, 1))] {
+                let panels = usize::div_ceil(cols, 4);
+                let mut block = vec![f32::NAN; panels * kc * 4];
+                pack_b_block::<4>(&mut block, b, (p0, kc), (j0, cols), pack_b::<4>);
+                let mut each = vec![f32::NAN; panels * kc * 4];
+                for (jr, panel) in each.chunks_exact_mut(kc * 4).enumerate() {
+                    pack_b::<4>(panel, b, p0, kc, j0 + jr * 4, 4.min(cols - jr * 4));
+                }
+                assert_eq!(block, each, "trans {t} depth {p0}+{kc} columns {j0}+{cols}");
+            }
         }
     }
 }

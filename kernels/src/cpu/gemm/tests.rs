@@ -79,7 +79,7 @@ fn tiny_blocking(isa: Isa) -> Blocking {
         Isa::Avx2Fma => (kernel_avx2::Avx2Fma::MR, kernel_avx2::Avx2Fma::NR),
         Isa::Portable => (kernel_portable::Portable::MR, kernel_portable::Portable::NR),
     };
-    Blocking { kc: 16, nc: 2 * nr, mc: 2 * mr }
+    Blocking { kc: 16, nc: 2 * nr, mc: 2 * mr, in_place_span: 0 }
 }
 
 #[test]
@@ -113,6 +113,8 @@ fn awkward_sizes_every_transpose_every_kernel() {
                         let s = spec(1, m, n, k, ta, tb, acc);
                         check(s, Config { isa, blocking: None, threads });
                         check(s, Config { isa, blocking: Some(tiny_blocking(isa)), threads });
+                        let in_place = Blocking { in_place_span: usize::MAX, ..tiny_blocking(isa) };
+                        check(s, Config { isa, blocking: Some(in_place), threads });
                     }
                 }
             }
@@ -188,4 +190,49 @@ fn large_square_products_cross_every_block_boundary() {
             check(spec(1, 301, 533, 257, ta, tb, false), Config { isa, blocking: None, threads: Threads::Auto });
         }
     }
+}
+
+#[test]
+fn thread_shares_cover_the_output_once_and_balance_it() {
+    fn cover<K: MicroKernel>(m: usize, n: usize, threads: usize) -> Vec<(usize, usize, usize, usize)> {
+        let (a, b) = (vec![0.0; m * 3], vec![0.0; 3 * n]);
+        let mut c = vec![0.0f32; m * n];
+        let base = c.as_mut_ptr() as usize;
+        let whole = Share {
+            a: MatRef { data: &a, ld: 3, trans: false },
+            b: MatRef { data: &b, ld: n, trans: false },
+            out: OutPtr(c.as_mut_ptr()),
+            ldc: n,
+            m,
+            n,
+        };
+        let shares = whole.split::<K>(threads);
+        assert!(shares.len() <= threads.max(1));
+        let mut hits = vec![0u8; m * n];
+        let mut cells = Vec::new();
+        for s in &shares {
+            let corner = (s.out.0 as usize - base) / 4;
+            let (i0, j0) = (corner / n, corner % n);
+            for i in i0..i0 + s.m {
+                for j in j0..j0 + s.n {
+                    hits[i * n + j] += 1;
+                }
+            }
+            cells.push((i0, j0, s.m, s.n));
+        }
+        assert!(hits.iter().all(|&h| h == 1), "{m}×{n} over {threads} threads: {cells:?}");
+        cells
+    }
+    for threads in 1..=8 {
+        for (m, n) in [(1, 1), (7, 300), (256, 300), (300, 784), (512, 512), (2048, 2048), (9, 5000)] {
+            cover::<kernel_portable::Portable>(m, n, threads);
+            cover::<kernel_avx512::Avx512>(m, n, threads);
+        }
+    }
+    // Evenly split work where panels would not split evenly: 512 columns are 10⅔ panels of 48.
+    let cells = cover::<kernel_avx512::Avx512>(512, 512, 2);
+    assert!(cells.iter().all(|&(_, _, m, n)| m * n == 512 * 256), "{cells:?}");
+    // 300 columns split by 16-column grains, not by 48-column panels (192/108).
+    let cells = cover::<kernel_avx512::Avx512>(8, 300, 2);
+    assert!(cells.iter().all(|&(_, _, _, n)| n.abs_diff(150) <= 16), "{cells:?}");
 }
