@@ -31,8 +31,11 @@ pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 pub use unary::{erf, unary, unary_backward};
 
 /// Below this many elements a kernel runs on the calling thread: elementwise work is
-/// memory-bound, so a second thread gains far less than twice, and waking it costs microseconds.
-pub const PAR_MIN_ELEMS: usize = 1 << 17;
+/// memory-bound, so a second thread gains far less than twice. Handing a share to a warm worker
+/// costs about a microsecond (see `shares`), so 32 Ki floats (a batch-256 × 128 activation) is
+/// already worth splitting: on the 2-core VM the batch-32 MLP step and model A's step were
+/// 5–10 % faster with this than with 128 Ki, and 8 Ki was no better.
+pub const PAR_MIN_ELEMS: usize = 1 << 15;
 
 /// Elements per parallel chunk for elementwise work.
 pub(crate) const PAR_CHUNK: usize = 1 << 13;

@@ -140,10 +140,12 @@ pub(crate) struct Config {
     pub threads: Threads,
 }
 
-/// Below this many multiply-adds a product runs on the calling thread: about 30–40 µs of work on
-/// one AVX-512 core, where splitting no longer beats waking a worker (measured on the 2-core VM:
-/// the demo's model A trains 10 % faster with this than with half of it).
-pub(crate) const PAR_MIN_MACS: usize = 1 << 22;
+/// Below this many multiply-adds a product runs on the calling thread: about 8 µs of work on one
+/// AVX-512 core, where the second thread's packing of its own operands eats what it saves. With
+/// warm workers (see `cpu::shares`) this is a quarter of the threshold that paid when every
+/// kernel had to wake its worker; the 2-core VM's MLP and model-A steps were a few percent
+/// faster with it, and no faster with a quarter of it again.
+pub(crate) const PAR_MIN_MACS: usize = 1 << 20;
 
 /// Up to this many rows of `op(A)` a product splits over N and reads row-major B in place.
 const SMALL_M: usize = 64;
