@@ -7,7 +7,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::pack::{pack_a, pack_b, pack_b_block, pack_b_trans_region, zero_columns, MatRef};
+use super::pack::{pack_a, pack_b_block, pack_b_trans_region, zero_columns, MatRef};
 use super::{MicroKernel, Tile};
 
 /// The AVX-512F kernel; only run when avx512f was detected.
@@ -21,6 +21,7 @@ impl MicroKernel for Avx512 {
     const MR: usize = MR;
     const NR: usize = NR;
     const NR_GRAIN: usize = LANES;
+    const READS_A_IN_PLACE: bool = true;
 
     fn pack_a(dst: &mut [f32], a: MatRef, i0: usize, rows: usize, p0: usize, kc: usize) {
         #[cfg(target_arch = "x86_64")]
@@ -39,7 +40,13 @@ impl MicroKernel for Avx512 {
             unsafe { pack_b_trans(dst, b, p0, kc, j0, cols) };
             return;
         }
-        pack_b::<NR>(dst, b, p0, kc, j0, cols);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: this kernel is only selected when avx512f is available.
+        unsafe {
+            pack_b_rows(dst, b, p0, kc, j0, cols)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        super::pack::pack_b::<NR>(dst, b, p0, kc, j0, cols);
     }
 
     fn pack_b_block(dst: &mut [f32], b: MatRef, depth: (usize, usize), columns: (usize, usize)) {
@@ -58,10 +65,13 @@ impl MicroKernel for Avx512 {
         // `Isa::is_available`); the pointer contract is the caller's (`Tile`).
         unsafe {
             // Narrow edge panels skip the all-zero vectors of their padding.
-            match t.nr {
-                0..=LANES => kernel::<1>(t),
-                17..=32 => kernel::<2>(t),
-                _ => kernel::<3>(t),
+            match (t.nr, t.lda.is_some()) {
+                (0..=LANES, false) => kernel::<1, false>(t),
+                (17..=32, false) => kernel::<2, false>(t),
+                (_, false) => kernel::<3, false>(t),
+                (0..=LANES, true) => kernel::<1, true>(t),
+                (17..=32, true) => kernel::<2, true>(t),
+                (_, true) => kernel::<3, true>(t),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -74,7 +84,7 @@ impl MicroKernel for Avx512 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel<const V: usize>(t: &Tile) {
+unsafe fn kernel<const V: usize, const A_IN_PLACE: bool>(t: &Tile) {
     // The C tile is touched only after the depth loop; start bringing it in now (a prefetch
     // never faults, and the addresses lie inside the tile's rows anyway).
     for i in 0..t.mr {
@@ -84,22 +94,36 @@ unsafe fn kernel<const V: usize>(t: &Tile) {
         }
     }
     let mut acc = [[_mm512_setzero_ps(); V]; MR];
+    // In place, A row `i` starts at `a + i * lda`; rows past `mr` re-read row 0, whose
+    // products land in accumulators that are never stored.
+    let lda = t.lda.unwrap_or(0);
+    let mut rows = [t.a; MR];
+    for (i, r) in rows.iter_mut().enumerate().take(t.mr) {
+        *r = t.a.wrapping_add(i * lda);
+    }
     let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.kc {
-        // SAFETY (whole loop): `a` walks `kc * MR` packed floats and `b` walks `kc` rows of NR
-        // floats at stride `rs_b`, as the `Tile` contract promises.
+        // SAFETY (whole loop): `a` walks `kc * MR` packed floats, or each of `rows` walks `kc`
+        // floats of an in-bounds row of A; `b` walks `kc` rows of NR floats at stride `rs_b`; all
+        // as the `Tile` contract promises.
         unsafe {
             let mut bv = [_mm512_setzero_ps(); V];
             for (v, x) in bv.iter_mut().enumerate() {
                 *x = _mm512_loadu_ps(b.add(v * LANES));
             }
             for (i, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(i));
+                let av = if A_IN_PLACE { _mm512_set1_ps(*rows[i]) } else { _mm512_set1_ps(*a.add(i)) };
                 for (x, &y) in row.iter_mut().zip(&bv) {
                     *x = _mm512_fmadd_ps(av, y, *x);
                 }
             }
-            a = a.add(MR);
+            if A_IN_PLACE {
+                for r in rows.iter_mut() {
+                    *r = r.add(1);
+                }
+            } else {
+                a = a.add(MR);
+            }
             b = b.add(t.rs_b);
         }
     }
@@ -167,6 +191,27 @@ fn pack_b_trans(dst: &mut [f32], b: MatRef, p0: usize, kc: usize, j0: usize, col
     zero_columns::<NR>(dst, cols);
 }
 
+/// [`pack_b`] for B stored `[k, n]`: each depth step is three masked 16-float loads and three
+/// stores, the lanes past `cols` loaded as zeros (the padding), instead of a `memcpy` and a
+/// `memset` call per row of an edge panel.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn pack_b_rows(dst: &mut [f32], b: MatRef, p0: usize, kc: usize, j0: usize, cols: usize) {
+    let mask = |v: usize| -> __mmask16 { ((1u32 << cols.saturating_sub(v * LANES).min(LANES)) - 1) as __mmask16 };
+    let masks = [mask(0), mask(1), mask(2)];
+    for (p, d) in dst[..kc * NR].chunks_exact_mut(NR).enumerate() {
+        let src = &b.data[(p0 + p) * b.ld + j0..][..cols];
+        for (v, &m) in masks.iter().enumerate() {
+            // SAFETY: lanes enabled by `m` lie inside `src` (columns below `cols`); masked-off
+            // lanes are neither read nor able to fault; `d` holds NR = 3 × 16 floats.
+            unsafe {
+                let x = _mm512_maskz_loadu_ps(m, src.as_ptr().wrapping_add(v * LANES));
+                _mm512_storeu_ps(d.as_mut_ptr().add(v * LANES), x);
+            }
+        }
+    }
+}
+
 /// [`pack_a`] for a full panel of A stored `[m, k]` (the batch of a linear layer's forward
 /// product, the upstream gradient of its input gradient): 16 depth steps at a time, the 8 rows
 /// are transposed in registers (with 8 zero rows, by [`transpose16`]) and each depth step's 8
@@ -232,6 +277,7 @@ fn transpose16(mut r: [__m512; LANES]) -> [__m512; LANES] {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
+    use super::super::pack::pack_b;
     use super::*;
 
     #[test]
@@ -249,6 +295,24 @@ mod tests {
             unsafe { pack_a_rows(&mut simd, a, i0, p0, kc) };
             pack_a::<MR>(&mut scalar, a, i0, MR, p0, kc);
             assert_eq!(simd, scalar, "i0 {i0} p0 {p0} kc {kc}");
+        }
+    }
+
+    #[test]
+    fn simd_row_packing_of_b_matches_the_scalar_one() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let (k, n) = (9, 70);
+        let data: Vec<f32> = (0..k * n).map(|i| i as f32).collect();
+        let b = MatRef { data: &data, ld: n, trans: false };
+        for (p0, kc, j0, cols) in [(0, 9, 0, 48), (2, 7, 5, 13), (0, 1, 22, 48), (1, 8, 40, 30), (0, 9, 69, 1)] {
+            let mut simd = vec![f32::NAN; kc * NR];
+            let mut scalar = vec![f32::NAN; kc * NR];
+            // SAFETY: avx512f was detected above.
+            unsafe { pack_b_rows(&mut simd, b, p0, kc, j0, cols) };
+            pack_b::<NR>(&mut scalar, b, p0, kc, j0, cols);
+            assert_eq!(simd, scalar, "p0 {p0} kc {kc} j0 {j0} cols {cols}");
         }
     }
 

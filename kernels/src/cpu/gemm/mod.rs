@@ -41,12 +41,16 @@ use super::worth_splitting;
 /// One micro-kernel invocation: `C[..mr, ..nr] (=|+=) Apanel · Bpanel` over depth `kc`.
 ///
 /// Contract (what makes [`MicroKernel::run`] sound): `a` points to `kc * MR` readable floats
-/// (a packed A panel); `b` points to `kc` rows of `NR` readable floats at stride `rs_b`; `c`
+/// (a packed A panel) when `lda` is `None`, or, when it is `Some(ld)` (only for kernels with
+/// [`MicroKernel::READS_A_IN_PLACE`]), to `mr` rows of `kc` readable floats at stride `ld`
+/// (row-major A read in place); `b` points to `kc` rows of `NR` readable floats at stride `rs_b`; `c`
 /// points to an `mr × nr` window of writable floats with row stride `rs_c`, `mr <= MR`,
 /// `nr <= NR`, and no other thread touches that window during the call.
 pub(crate) struct Tile {
     pub kc: usize,
     pub a: *const f32,
+    /// `None` for a packed A panel, else the row stride of A read in place.
+    pub lda: Option<usize>,
     pub b: *const f32,
     pub rs_b: usize,
     pub c: *mut f32,
@@ -63,6 +67,9 @@ pub(crate) trait MicroKernel {
     const MR: usize;
     /// Columns of the register tile (columns of a packed B panel).
     const NR: usize;
+    /// Whether [`MicroKernel::run`] takes A rows in place (`Tile::lda`), so that a small-m
+    /// product with row-major A skips packing it.
+    const READS_A_IN_PLACE: bool = false;
     /// The step in which a panel's cost grows: a kernel that skips whole vectors of a narrow
     /// edge panel costs the same for 1 or 16 columns, and less for 16 than for 48.
     const NR_GRAIN: usize = Self::NR;
@@ -406,15 +413,16 @@ impl Block<'_> {
     /// Runs the kernel on A panel rows `i0 .. i0 + rows` against B columns `j0 .. j0 + cols`.
     fn tile<K: MicroKernel>(
         &self,
-        a_panel: &[f32],
+        (a, lda): (*const f32, Option<usize>),
         (b, rs_b): (*const f32, usize),
         (i0, rows): (usize, usize),
         (j0, cols): (usize, usize),
     ) {
-        debug_assert!(a_panel.len() >= self.kc * K::MR && rows <= K::MR && cols <= K::NR);
+        debug_assert!(rows <= K::MR && cols <= K::NR && (lda.is_none() || K::READS_A_IN_PLACE));
         let t = Tile {
             kc: self.kc,
-            a: a_panel.as_ptr(),
+            a,
+            lda,
             b,
             rs_b,
             c: self.share.out.offset(i0 * self.share.ldc + j0).0,
@@ -423,7 +431,8 @@ impl Block<'_> {
             nr: cols,
             load_c: self.load_c,
         };
-        // SAFETY: `a_panel` holds a packed `MR × kc` panel; `b` is either a packed `kc × NR`
+        // SAFETY: `a` is either a packed `MR × kc` panel or, with `lda`, rows `i0 .. i0 + rows` of
+        // row-major A from depth `pc` on (see `small_m`); `b` is either a packed `kc × NR`
         // panel (`rs_b = NR`) or `kc` full rows of row-major B starting in bounds (`rs_b = ld`,
         // see `small_m` and `large_m`); the C window `rows × cols` at `(i0, j0)` lies inside the share's
         // rectangle of the output, and shares on different threads are disjoint. `K` was
@@ -431,9 +440,27 @@ impl Block<'_> {
         unsafe { K::run(&t) }
     }
 
-    /// Whether B panel columns can be read in place: row-major B and a full panel.
-    fn direct(&self, cols: usize, nr: usize) -> bool {
-        !self.share.b.trans && cols == nr
+    /// Whether B panel columns can be read in place: row-major B and whole grains (the kernel
+    /// reads whole grains, see [`MicroKernel::NR_GRAIN`]).
+    fn direct<K: MicroKernel>(&self, cols: usize) -> bool {
+        !self.share.b.trans && cols.is_multiple_of(K::NR_GRAIN)
+    }
+
+    /// The B panels of this block as `(first column, columns)`: full `NR`-column panels, except
+    /// that a last panel of a single grain is merged with the one before and the pair split
+    /// evenly by grains (64 columns of a 48-wide kernel run as 32 + 32, not 48 + 16). A
+    /// one-grain panel keeps too few accumulators busy to hide the FMA latency.
+    fn balanced_panels<K: MicroKernel>(&self) -> Vec<(usize, usize)> {
+        let mut panels: Vec<(usize, usize)> = (0..self.nc.div_ceil(K::NR)).map(|jr| self.panel_cols::<K>(jr)).collect();
+        if let [.., (j0, prev), (_, last)] = panels[..] {
+            if last <= K::NR_GRAIN && K::NR_GRAIN < K::NR {
+                let first = (prev + last).div_ceil(2 * K::NR_GRAIN) * K::NR_GRAIN;
+                let len = panels.len();
+                panels[len - 2] = (j0, first);
+                panels[len - 1] = (j0 + first, prev + last - first);
+            }
+        }
+        panels
     }
 
     /// Large m, rows `ic .. ic + mc`: pack the B block, then sweep each A panel (packed when
@@ -464,7 +491,7 @@ impl Block<'_> {
         let b_pack = &*b_pack;
         let panel = |jr: usize| {
             let (j0, cols) = self.panel_cols::<K>(jr);
-            if in_place && self.direct(cols, K::NR) {
+            if in_place && cols == K::NR {
                 (b.data[self.pc * b.ld + j0..].as_ptr(), b.ld)
             } else {
                 (b_pack[jr * kc * K::NR..].as_ptr(), K::NR)
@@ -478,26 +505,35 @@ impl Block<'_> {
                 K::pack_a(a_panel, self.share.a, rows.0, rows.1, self.pc, kc);
             }
             for jr in 0..tiles_n {
-                self.tile::<K>(a_panel, panel(jr), rows, self.panel_cols::<K>(jr));
+                self.tile::<K>((a_panel.as_ptr(), None), panel(jr), rows, self.panel_cols::<K>(jr));
             }
         }
     }
 
-    /// Small m: pack all of A once, then run every A panel on each B panel; full panels of
-    /// row-major B are read in place, the rest are packed first.
+    /// Small m: pack all of A once (or, when the kernel can, read row-major A in place: with
+    /// few rows, packing is a large share of the work and buys little reuse), then run every A
+    /// panel on each B panel; full panels of row-major B are read in place, the rest are packed.
     fn small_m<K: MicroKernel>(&self, a_buf: &mut Vec<f32>, b_buf: &mut Vec<f32>) {
-        let (kc, tiles_m, tiles_n) = (self.kc, self.share.m.div_ceil(K::MR), self.nc.div_ceil(K::NR));
-        let a_pack = aligned(a_buf, tiles_m * kc * K::MR);
+        let (kc, tiles_m) = (self.kc, self.share.m.div_ceil(K::MR));
+        let a = self.share.a;
+        let a_in_place = K::READS_A_IN_PLACE && !a.trans;
+        let a_pack = aligned(a_buf, if a_in_place { 0 } else { tiles_m * kc * K::MR });
         for (ir, a_panel) in a_pack.chunks_mut(kc * K::MR).enumerate() {
             let (i0, rows) = self.panel_rows::<K>(0, ir);
-            K::pack_a(a_panel, self.share.a, i0, rows, self.pc, kc);
+            K::pack_a(a_panel, a, i0, rows, self.pc, kc);
         }
         let a_pack = &*a_pack;
+        let a_panel = |ir: usize| {
+            if a_in_place {
+                (a.data[ir * K::MR * a.ld + self.pc..].as_ptr(), Some(a.ld))
+            } else {
+                (a_pack[ir * kc * K::MR..].as_ptr(), None)
+            }
+        };
         let b_panel = aligned(b_buf, kc * K::NR);
         let b = self.share.b;
-        for jr in 0..tiles_n {
-            let (j0, cols) = self.panel_cols::<K>(jr);
-            let panel = if self.direct(cols, K::NR) {
+        for (j0, cols) in self.balanced_panels::<K>() {
+            let panel = if self.direct::<K>(cols) {
                 (b.data[self.pc * b.ld + j0..].as_ptr(), b.ld)
             } else {
                 K::pack_b(b_panel, b, self.pc, kc, j0, cols);
@@ -505,7 +541,7 @@ impl Block<'_> {
             };
             for ir in 0..tiles_m {
                 let rows = self.panel_rows::<K>(0, ir);
-                self.tile::<K>(&a_pack[ir * kc * K::MR..], panel, rows, (j0, cols));
+                self.tile::<K>(a_panel(ir), panel, rows, (j0, cols));
             }
         }
     }

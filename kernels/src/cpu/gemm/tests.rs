@@ -104,6 +104,9 @@ fn awkward_sizes_every_transpose_every_kernel() {
         (65, 50, 19),
         (100, 17, 29),
         (31, 129, 64),
+        // Last panel of one grain, merged and split evenly (32 + 32, 48 + 32 + 32).
+        (5, 64, 9),
+        (3, 112, 20),
     ];
     for isa in available() {
         for &(m, n, k) in &sizes {
