@@ -5,17 +5,22 @@
 //! ```text
 //! for pc in 0..k step KC              first depth block overwrites C (unless accumulating)
 //!   for jc in 0..n step NC
-//!     large m: pack the KC×NC block of B (stays in L2), then for each MR-row panel of A: pack
-//!              the MR×KC panel (stays in L1) and sweep it across every NR-column panel of the
-//!              B block with the micro-kernel.
+//!     large m: pack the KC×NC block of B (stays in L2; read in place when row-major and
+//!              compact), then for each MR-row panel of A: pack the MR×KC panel (stays in L1)
+//!              and sweep it across every NR-column panel of the B block with the micro-kernel.
 //!     small m: pack all m×KC of A (tiny), then for each B panel: pack it (or, when B is
-//!              row-major and the panel is full, read B in place) and run every A panel on it.
+//!              row-major and the panel is whole grains, read B in place) and run every A panel
+//!              on it.
 //! ```
+//!
+//! Kernels that can ([`MicroKernel::READS_A_IN_PLACE`], the AVX-512 one) read row-major A rows
+//! in place instead of packing A: eight row streams of one panel fit L1 as well as the packed
+//! panel does, and the transposing pack cost 4–11 % of a product on the development VM.
 //!
 //! Threads split the product once, before any of this: each takes one cell of a grid of row and
 //! column ranges, the grid whose busiest cell costs least (see `Share::split`), and runs the
-//! whole loop nest on it alone with its own packing buffers. One hand-off per product, instead of one per block, matters on a
-//! small machine: waking a thread costs a few microseconds on an idle machine and far more on a
+//! whole loop nest on it alone with its own packing buffers. One hand-off per product, instead
+//! of one per block, matters on a small machine: waking a thread costs a few microseconds on an idle machine and far more on a
 //! busy one, as much as a training-shape product's whole work; and the caller runs a share
 //! itself rather than sleeping (see `cpu::shares`). The price, each thread packing its own copy
 //! of the shared operand's panels, is a sliver of the multiply-adds it saves.
@@ -498,11 +503,22 @@ impl Block<'_> {
             }
         };
         // The packed A block stays in `a_buf` between the column blocks of one depth block.
+        let a = self.share.a;
+        if K::READS_A_IN_PLACE && !a.trans {
+            for ir in 0..tiles_m {
+                let rows = self.panel_rows::<K>(ic, ir);
+                let a_rows = (a.data[rows.0 * a.ld + self.pc..].as_ptr(), Some(a.ld));
+                for jr in 0..tiles_n {
+                    self.tile::<K>(a_rows, panel(jr), rows, self.panel_cols::<K>(jr));
+                }
+            }
+            return;
+        }
         let a_pack = aligned(a_buf, tiles_m * kc * K::MR);
         for (ir, a_panel) in a_pack.chunks_mut(kc * K::MR).enumerate() {
             let rows = self.panel_rows::<K>(ic, ir);
             if pack_a {
-                K::pack_a(a_panel, self.share.a, rows.0, rows.1, self.pc, kc);
+                K::pack_a(a_panel, a, rows.0, rows.1, self.pc, kc);
             }
             for jr in 0..tiles_n {
                 self.tile::<K>((a_panel.as_ptr(), None), panel(jr), rows, self.panel_cols::<K>(jr));
