@@ -6,17 +6,23 @@ use crate::{AxisSplit, ReduceOp};
 /// `out[o, i] = op over j of x[o, j, i]`; `out` has `outer * inner` elements.
 /// Reducing an empty axis gives 0 for sum and ∓inf for max/min, as NumPy's identities.
 pub fn reduce(op: ReduceOp, x: &[f32], split: AxisSplit, out: &mut [f32]) {
-    let AxisSplit { len, inner, .. } = split;
+    let inner = split.inner;
     assert_eq!(x.len(), split.numel(), "reduce: input matches the split");
     assert_eq!(out.len(), split.outer * inner, "reduce: output is outer*inner");
-    let (init, combine): (f32, fn(f32, f32) -> f32) = match op {
-        ReduceOp::Sum => (0.0, |a, b| a + b),
-        ReduceOp::Max => (f32::NEG_INFINITY, |a, b| if b > a || b.is_nan() { b } else { a }),
-        ReduceOp::Min => (f32::INFINITY, |a, b| if b < a || b.is_nan() { b } else { a }),
-    };
     if inner == 0 {
         return;
     }
+    // One monomorphised loop per op: through a function pointer the combine is an indirect
+    // call per element, and the column sums of a bias gradient do not vectorise.
+    match op {
+        ReduceOp::Sum => reduce_with(x, split, out, 0.0, |a, b| a + b),
+        ReduceOp::Max => reduce_with(x, split, out, f32::NEG_INFINITY, |a, b| if b > a || b.is_nan() { b } else { a }),
+        ReduceOp::Min => reduce_with(x, split, out, f32::INFINITY, |a, b| if b < a || b.is_nan() { b } else { a }),
+    }
+}
+
+fn reduce_with(x: &[f32], split: AxisSplit, out: &mut [f32], init: f32, combine: impl Fn(f32, f32) -> f32 + Sync) {
+    let AxisSplit { len, inner, .. } = split;
     for_each_row(out, inner, |o, row| {
         let block = &x[o * len * inner..(o + 1) * len * inner];
         row.iter_mut().for_each(|v| *v = init);

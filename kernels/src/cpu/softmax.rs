@@ -2,11 +2,24 @@
 
 use crate::AxisSplit;
 
-/// Calls `f` with the `len` elements along the axis for every (outer, inner) position, gathered
-/// into a contiguous scratch line, and scatters the line back into `out`.
-fn per_line(split: AxisSplit, inputs: &[&[f32]], out: &mut [f32], f: impl Fn(&[Vec<f32>], &mut [f32]) + Sync) {
+/// Calls `f` with the `len` elements along the axis for every (outer, inner) position and the
+/// matching `len` outputs. Along the last axis (`inner == 1`, what classifiers use) the lines
+/// are contiguous and passed in place; otherwise each is gathered into a scratch line, and the
+/// result scattered back.
+fn per_line(split: AxisSplit, inputs: &[&[f32]], out: &mut [f32], f: impl Fn(&[&[f32]], &mut [f32]) + Sync) {
+    debug_assert!(inputs.len() <= 2, "softmax kernels take x, or y and dy");
     let AxisSplit { len, inner, .. } = split;
     if len == 0 || inner == 0 {
+        return;
+    }
+    if inner == 1 {
+        super::for_each_row(out, len, |o, line_out| {
+            let mut lines = [&[][..]; 2];
+            for (line, src) in lines.iter_mut().zip(inputs) {
+                *line = &src[o * len..][..len];
+            }
+            f(&lines[..inputs.len()], line_out);
+        });
         return;
     }
     super::for_each_row(out, len * inner, |o, block| {
@@ -19,7 +32,11 @@ fn per_line(split: AxisSplit, inputs: &[&[f32]], out: &mut [f32], f: impl Fn(&[V
                     line[j] = src[base + j * inner + i];
                 }
             }
-            f(&lines, &mut line_out);
+            let mut views = [&[][..]; 2];
+            for (view, line) in views.iter_mut().zip(&lines) {
+                *view = line;
+            }
+            f(&views[..inputs.len()], &mut line_out);
             for j in 0..len {
                 block[j * inner + i] = line_out[j];
             }
@@ -30,7 +47,7 @@ fn per_line(split: AxisSplit, inputs: &[&[f32]], out: &mut [f32], f: impl Fn(&[V
 /// Numerically stable softmax: the max is subtracted before exponentiating.
 pub fn softmax(x: &[f32], split: AxisSplit, out: &mut [f32]) {
     per_line(split, &[x], out, |l, o| {
-        let x = &l[0];
+        let x = l[0];
         let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0;
         for (o, &v) in o.iter_mut().zip(x) {
@@ -44,7 +61,7 @@ pub fn softmax(x: &[f32], split: AxisSplit, out: &mut [f32]) {
 /// `log_softmax(x) = (x - max) - ln Σ exp(x - max)`.
 pub fn log_softmax(x: &[f32], split: AxisSplit, out: &mut [f32]) {
     per_line(split, &[x], out, |l, o| {
-        let x = &l[0];
+        let x = l[0];
         let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         // Subtract the max first: `x - (max + ln Σ)` would lose digits when |x| is large.
         let log_sum = x.iter().map(|&v| (v - max).exp()).sum::<f32>().ln();
@@ -57,7 +74,7 @@ pub fn log_softmax(x: &[f32], split: AxisSplit, out: &mut [f32]) {
 /// Softmax backward from its output `y`: `dx = y ⊙ (dy − Σ dy ⊙ y)`.
 pub fn softmax_backward(y: &[f32], dy: &[f32], split: AxisSplit, dx: &mut [f32]) {
     per_line(split, &[y, dy], dx, |l, o| {
-        let (y, dy) = (&l[0], &l[1]);
+        let (y, dy) = (l[0], l[1]);
         let dot: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
         for j in 0..o.len() {
             o[j] = y[j] * (dy[j] - dot);
@@ -68,7 +85,7 @@ pub fn softmax_backward(y: &[f32], dy: &[f32], split: AxisSplit, dx: &mut [f32])
 /// Log-softmax backward from its output `y`: `dx = dy − exp(y) Σ dy`.
 pub fn log_softmax_backward(y: &[f32], dy: &[f32], split: AxisSplit, dx: &mut [f32]) {
     per_line(split, &[y, dy], dx, |l, o| {
-        let (y, dy) = (&l[0], &l[1]);
+        let (y, dy) = (l[0], l[1]);
         let sum: f32 = dy.iter().sum();
         for j in 0..o.len() {
             o[j] = dy[j] - y[j].exp() * sum;

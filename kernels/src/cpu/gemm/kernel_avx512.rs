@@ -23,13 +23,8 @@ impl MicroKernel for Avx512 {
     const NR_GRAIN: usize = LANES;
     const READS_A_IN_PLACE: bool = true;
 
+    /// Only transposed A is ever packed: row-major A rows are read in place.
     fn pack_a(dst: &mut [f32], a: MatRef, i0: usize, rows: usize, p0: usize, kc: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if !a.trans && rows == MR {
-            // SAFETY: this kernel is only selected when avx512f is available.
-            unsafe { pack_a_rows(dst, a, i0, p0, kc) };
-            return;
-        }
         pack_a::<MR>(dst, a, i0, rows, p0, kc);
     }
 
@@ -212,36 +207,6 @@ fn pack_b_rows(dst: &mut [f32], b: MatRef, p0: usize, kc: usize, j0: usize, cols
     }
 }
 
-/// [`pack_a`] for a full panel of A stored `[m, k]` (the batch of a linear layer's forward
-/// product, the upstream gradient of its input gradient): 16 depth steps at a time, the 8 rows
-/// are transposed in registers (with 8 zero rows, by [`transpose16`]) and each depth step's 8
-/// floats stored as one 256-bit half, instead of 8 scalar stores 32 bytes apart.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn pack_a_rows(dst: &mut [f32], a: MatRef, i0: usize, p0: usize, kc: usize) {
-    let dst = &mut dst[..kc * MR];
-    let full_depth = kc / LANES * LANES;
-    for pb in (0..full_depth).step_by(LANES) {
-        let mut r = [_mm512_setzero_ps(); LANES];
-        for (i, row) in r.iter_mut().enumerate().take(MR) {
-            let src = &a.data[(i0 + i) * a.ld + p0 + pb..][..LANES];
-            // SAFETY: `src` holds exactly 16 floats.
-            *row = unsafe { _mm512_loadu_ps(src.as_ptr()) };
-        }
-        for (pp, col) in transpose16(r).iter().enumerate() {
-            let d = &mut dst[(pb + pp) * MR..][..MR];
-            // SAFETY: `d` holds exactly 8 floats, the low half of the transposed column.
-            unsafe { _mm256_storeu_ps(d.as_mut_ptr(), _mm512_castps512_ps256(*col)) };
-        }
-    }
-    for i in 0..MR {
-        let src = &a.data[(i0 + i) * a.ld + p0..][..kc];
-        for p in full_depth..kc {
-            dst[p * MR + i] = src[p];
-        }
-    }
-}
-
 /// Transposes a 16 × 16 block held as 16 row vectors: unpack pairs of floats, then pairs of
 /// doubles, then 128-bit lanes twice.
 #[cfg(target_arch = "x86_64")]
@@ -279,24 +244,6 @@ fn transpose16(mut r: [__m512; LANES]) -> [__m512; LANES] {
 mod tests {
     use super::super::pack::pack_b;
     use super::*;
-
-    #[test]
-    fn simd_row_packing_of_a_matches_the_scalar_one() {
-        if !is_x86_feature_detected!("avx512f") {
-            return;
-        }
-        let (m, k) = (21, 70);
-        let data: Vec<f32> = (0..m * k).map(|i| i as f32).collect();
-        let a = MatRef { data: &data, ld: k, trans: false };
-        for (i0, p0, kc) in [(0, 0, 70), (5, 3, 35), (13, 0, 16), (2, 1, 7), (0, 50, 20)] {
-            let mut simd = vec![f32::NAN; kc * MR];
-            let mut scalar = vec![f32::NAN; kc * MR];
-            // SAFETY: avx512f was detected above.
-            unsafe { pack_a_rows(&mut simd, a, i0, p0, kc) };
-            pack_a::<MR>(&mut scalar, a, i0, MR, p0, kc);
-            assert_eq!(simd, scalar, "i0 {i0} p0 {p0} kc {kc}");
-        }
-    }
 
     #[test]
     fn simd_row_packing_of_b_matches_the_scalar_one() {
