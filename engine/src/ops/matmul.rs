@@ -7,10 +7,12 @@
 use super::{cpu_kernel, cpu_kernel_overwrite, frozen_weights};
 #[cfg(feature = "gpu")]
 use super::{ctx, gpu_kernel, mixed};
+use crate::host_buffer::HostBuffer;
 use crate::{Error, Result, Storage, Tensor};
 use graft_kernels::cpu::{self, MatmulSpec};
 #[cfg(feature = "gpu")]
 use graft_kernels::gpu;
+use std::sync::Arc;
 
 impl Tensor {
     /// `self · rhs` over the last two axes. Leading (batch) axes must match, or one side may be
@@ -32,25 +34,9 @@ impl Tensor {
     pub fn matmul_t(&self, rhs: &Tensor, trans_a: bool, trans_b: bool) -> Result<Tensor> {
         self.same_device("matmul", rhs)?;
         let plan = plan(self.shape(), rhs.shape(), trans_a, trans_b)?;
-        let n_out: usize = plan.out_shape.iter().product();
         let spec = plan.spec;
         let out = match (self.storage(), rhs.storage()) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => {
-                // A frozen weight read transposed: multiply by its kept transposed copy instead,
-                // which the GEMM reads without repacking (same values, same result).
-                let frozen = spec.trans_b && spec.k > 0 && rhs.rank() == 2 && !rhs.requires_grad();
-                let (b, spec) = match frozen.then(|| frozen_weights::transposed(&b, spec.n, spec.k)).flatten() {
-                    Some(bt) => (bt, MatmulSpec { trans_b: false, ..spec }),
-                    None => (b, spec),
-                };
-                let kernel = |o: &mut [f32]| cpu::matmul(&a, &b, o, spec);
-                // With k = 0 the product is all zeros and the GEMM writes nothing.
-                if spec.k > 0 {
-                    cpu_kernel_overwrite("matmul", spec.flops(), n_out, kernel)
-                } else {
-                    cpu_kernel("matmul", spec.flops(), n_out, kernel)
-                }
-            }
+            (Storage::Cpu(a), Storage::Cpu(b)) => cpu_product(&a, &b, None, rhs, spec),
             #[cfg(feature = "gpu")]
             (Storage::Gpu(a), Storage::Gpu(b)) => {
                 gpu_kernel("matmul", spec.flops(), || gpu::matmul(ctx(&a), &a, &b, spec))?
@@ -66,6 +52,73 @@ impl Tensor {
                 Ok(vec![da, db])
             }
         }))
+    }
+
+    /// A linear layer's forward pass, `self · weightᵀ + bias` (PyTorch's
+    /// `torch.nn.functional.linear`): `self` is `[..., in]`, `weight` is `[out, in]` and `bias`
+    /// `[out]`. On the CPU the bias is added inside the matrix product, while each output tile is
+    /// in cache, instead of in a second pass over the output.
+    ///
+    /// ```
+    /// use graft_engine::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0, 2.0], &[1, 2]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0, 1.0, 0.0, 1.0], &[2, 2]).unwrap();
+    /// let b = Tensor::from_vec(vec![10.0, 20.0], &[2]).unwrap();
+    /// assert_eq!(x.linear(&w, Some(&b)).unwrap().to_vec().unwrap(), vec![13.0, 22.0]);
+    /// ```
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let Some(bias) = bias else {
+            return self.matmul_t(weight, false, true);
+        };
+        if weight.rank() != 2 || bias.shape() != [weight.shape()[0]] {
+            return Err(Error::ShapeMismatch {
+                op: "linear",
+                lhs: weight.shape().to_vec(),
+                rhs: bias.shape().to_vec(),
+                hint: "the weight must be [out, in] and the bias [out]".into(),
+            });
+        }
+        self.same_device("linear", weight)?;
+        self.same_device("linear", bias)?;
+        let plan = plan(self.shape(), weight.shape(), false, true)?;
+        let spec = plan.spec;
+        let out = match (self.storage(), weight.storage(), bias.storage()) {
+            (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(b)) => cpu_product(&x, &w, Some(&b), weight, spec),
+            // The GPU matmul has no bias epilogue: two kernels.
+            #[cfg(feature = "gpu")]
+            _ => return self.matmul_t(weight, false, true)?.add(bias),
+        };
+        let (x, w) = (self.detach(), weight.detach());
+        Ok(Tensor::from_op(out, plan.out_shape, "linear", &[self, weight, bias], move || {
+            move |g: &Tensor, needs: &[bool]| {
+                let dx = needs[0].then(|| grad_a(&x, &w, g, false, true)).transpose()?;
+                let dw = needs[1].then(|| grad_b(&x, &w, g, false, true)).transpose()?;
+                let db = needs[2].then(|| g.sum_to(&[g.shape()[g.rank() - 1]])).transpose()?;
+                Ok(vec![dx, dw, db])
+            }
+        }))
+    }
+}
+
+/// `op(A) · op(B) (+ bias)` on the CPU. A frozen weight read transposed is multiplied through
+/// its kept transposed copy, which the GEMM reads without repacking (same values, same result).
+fn cpu_product(a: &[f32], b: &Arc<HostBuffer>, bias: Option<&[f32]>, rhs: &Tensor, spec: MatmulSpec) -> Storage {
+    let frozen = spec.trans_b && spec.k > 0 && rhs.rank() == 2 && !rhs.requires_grad();
+    let bt = frozen.then(|| frozen_weights::transposed(b, spec.n, spec.k)).flatten();
+    let (b, spec): (&[f32], _) = match &bt {
+        Some(bt) => (bt, MatmulSpec { trans_b: false, ..spec }),
+        None => (b, spec),
+    };
+    let n_out = spec.batch * spec.m * spec.n;
+    let kernel = |o: &mut [f32]| match bias {
+        Some(bias) => cpu::matmul_bias(a, b, bias, o, spec),
+        None => cpu::matmul(a, b, o, spec),
+    };
+    // With k = 0 the product is all zeros and the GEMM writes nothing (but the bias).
+    if spec.k > 0 {
+        cpu_kernel_overwrite("matmul", spec.flops(), n_out, kernel)
+    } else {
+        cpu_kernel("matmul", spec.flops(), n_out, kernel)
     }
 }
 
@@ -204,5 +257,39 @@ mod tests {
             check_gradients(|t| t[0].matmul_t(&t[1], ta, tb), &[a.clone(), b.clone()], opts)
                 .unwrap_or_else(|e| panic!("{:?} {:?} {ta} {tb}: {e}", a.shape(), b.shape()));
         }
+    }
+
+    #[test]
+    fn linear_adds_the_bias_inside_the_product_and_passes_the_gradient_check() {
+        let mut rng = Rng::new(11);
+        let mut r = |s: &[usize]| Tensor::randn(s, 0.0, 1.0, &mut rng);
+        // Plain, batched ([2, 3, 4] folds into 6 rows), one row, and a depth over several blocks.
+        for (x_shape, out, k) in
+            [(vec![5, 4], 3, 4), (vec![2, 3, 4], 3, 4), (vec![1, 7], 2, 7), (vec![3, 1500], 17, 1500)]
+        {
+            let (x, w, b) = (r(&x_shape), r(&[out, k]), r(&[out]));
+            let fused = x.linear(&w, Some(&b)).unwrap();
+            let unfused = x.matmul_t(&w, false, true).unwrap().add(&b).unwrap();
+            assert_eq!(fused.shape(), unfused.shape());
+            for (f, u) in fused.to_vec().unwrap().iter().zip(unfused.to_vec().unwrap()) {
+                assert!((f - u).abs() <= 1e-5 * (1.0 + u.abs()), "{x_shape:?}: {f} vs {u}");
+            }
+            if k < 100 {
+                let inputs = [x, w, b];
+                check_gradients(|t| t[0].linear(&t[1], Some(&t[2])), &inputs, GradCheck::default())
+                    .unwrap_or_else(|e| panic!("{x_shape:?}: {e}"));
+            }
+        }
+        // Without a bias it is the plain product; a frozen weight takes its transposed copy.
+        let (x, w, b) = (r(&[4, 300]), r(&[37, 300]), r(&[37]));
+        assert_eq!(
+            x.linear(&w, None).unwrap().to_vec().unwrap(),
+            x.matmul_t(&w, false, true).unwrap().to_vec().unwrap()
+        );
+        let runs: Vec<Vec<f32>> = (0..3).map(|_| x.linear(&w, Some(&b)).unwrap().to_vec().unwrap()).collect();
+        assert!(runs[0] == runs[1] && runs[0] == runs[2], "bit-identical with the kept copy");
+        // A bias of the wrong length is refused with the shapes named.
+        let err = x.linear(&w, Some(&r(&[36]))).unwrap_err().to_string();
+        assert!(err.contains("linear") && err.contains("[36]") && err.contains("bias"), "{err}");
     }
 }

@@ -61,6 +61,30 @@ impl MatmulSpec {
 /// If `out` is not `batch * m * n` long, or `a` / `b` are too short for the shapes and batch
 /// strides in `spec`.
 pub fn matmul(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSpec) {
+    product(a, b, None, out, spec);
+}
+
+/// [`matmul`] plus `bias` (one float per output column) added to every output row:
+/// `out[b] (=|+=) op(A[b]) · op(B[b]) + bias`, PyTorch's `addmm` / a linear layer's forward.
+/// The bias is added to each output tile while it is in cache, so it costs no extra pass over
+/// the output.
+///
+/// # Panics
+/// As [`matmul`], and if `bias` does not hold `n` floats.
+///
+/// ```
+/// use graft_kernels::cpu::{matmul_bias, MatmulSpec};
+/// // [[1, 2]] · [[1, 0], [0, 1]] + [10, 20]
+/// let mut out = [0.0; 2];
+/// matmul_bias(&[1.0, 2.0], &[1.0, 0.0, 0.0, 1.0], &[10.0, 20.0], &mut out, MatmulSpec::new(1, 2, 2));
+/// assert_eq!(out, [11.0, 22.0]);
+/// ```
+pub fn matmul_bias(a: &[f32], b: &[f32], bias: &[f32], out: &mut [f32], spec: MatmulSpec) {
+    assert_eq!(bias.len(), spec.n, "matmul_bias: the bias has one float per output column");
+    product(a, b, Some(bias), out, spec);
+}
+
+fn product(a: &[f32], b: &[f32], bias: Option<&[f32]>, out: &mut [f32], spec: MatmulSpec) {
     let MatmulSpec { batch, m, n, k, .. } = spec;
     assert_eq!(out.len(), batch * m * n, "matmul: output is [batch, m, n]");
     if batch == 0 || m == 0 || n == 0 {
@@ -70,7 +94,7 @@ pub fn matmul(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSpec) {
     let need = |stride: usize, len: usize| (batch - 1) * stride + len;
     assert!(a.len() >= need(spec.a_batch_stride, m * k), "matmul: A is too short for {spec:?}");
     assert!(b.len() >= need(spec.b_batch_stride, k * n), "matmul: B is too short for {spec:?}");
-    super::gemm::gemm(a, b, out, spec);
+    super::gemm::gemm(a, b, bias, out, spec);
 }
 
 #[cfg(test)]

@@ -48,11 +48,7 @@ impl Module for Linear {
                 hint: format!("the layer expects {} input features on the last axis", self.in_features()),
             });
         }
-        let y = x.matmul_t(&self.weight, false, true)?;
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => Ok(y),
-        }
+        x.linear(&self.weight, self.bias.as_ref())
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut v = vec![("weight".to_string(), self.weight.clone())];

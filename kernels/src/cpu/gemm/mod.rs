@@ -162,23 +162,24 @@ pub(crate) const PAR_MIN_MACS: usize = 1 << 20;
 /// Up to this many rows of `op(A)` a product splits over N and reads row-major B in place.
 const SMALL_M: usize = 64;
 
-/// `out (=|+=) op(A) · op(B)` as described by `spec`, with the best kernel for this CPU.
-/// The caller has checked that the slices are long enough.
-pub(crate) fn gemm(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSpec) {
-    gemm_with(a, b, out, spec, Config { isa: Isa::best(), blocking: None, threads: Threads::Auto });
+/// `out (=|+=) op(A) · op(B) (+ bias)` as described by `spec`, with the best kernel for this
+/// CPU; `bias`, one float per output column, is added once to every output row. The caller has
+/// checked that the slices are long enough.
+pub(crate) fn gemm(a: &[f32], b: &[f32], bias: Option<&[f32]>, out: &mut [f32], spec: MatmulSpec) {
+    gemm_with(a, b, bias, out, spec, Config { isa: Isa::best(), blocking: None, threads: Threads::Auto });
 }
 
 /// [`gemm`] with the kernel, blocking and threading forced by `cfg`.
-pub(crate) fn gemm_with(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSpec, cfg: Config) {
+pub(crate) fn gemm_with(a: &[f32], b: &[f32], bias: Option<&[f32]>, out: &mut [f32], spec: MatmulSpec, cfg: Config) {
     assert!(cfg.isa.is_available(), "matmul: the {:?} kernel is not supported by this CPU", cfg.isa);
     match cfg.isa {
-        Isa::Avx512 => batched::<kernel_avx512::Avx512>(a, b, out, spec, cfg),
-        Isa::Avx2Fma => batched::<kernel_avx2::Avx2Fma>(a, b, out, spec, cfg),
-        Isa::Portable => batched::<kernel_portable::Portable>(a, b, out, spec, cfg),
+        Isa::Avx512 => batched::<kernel_avx512::Avx512>(a, b, bias, out, spec, cfg),
+        Isa::Avx2Fma => batched::<kernel_avx2::Avx2Fma>(a, b, bias, out, spec, cfg),
+        Isa::Portable => batched::<kernel_portable::Portable>(a, b, bias, out, spec, cfg),
     }
 }
 
-fn batched<K: MicroKernel>(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSpec, cfg: Config) {
+fn batched<K: MicroKernel>(a: &[f32], b: &[f32], bias: Option<&[f32]>, out: &mut [f32], spec: MatmulSpec, cfg: Config) {
     let MatmulSpec { batch, m, n, k, .. } = spec;
     if batch == 0 || m == 0 || n == 0 {
         return;
@@ -194,7 +195,7 @@ fn batched<K: MicroKernel>(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSp
     let one = |bi: usize, c: &mut [f32], par: bool| {
         let a = &a[bi * spec.a_batch_stride..];
         let b = &b[bi * spec.b_batch_stride..];
-        gemm_one::<K>(a, b, c, &spec, &blk, par);
+        gemm_one::<K>(a, b, bias, c, &spec, &blk, par);
     };
     if par_batch {
         super::for_each_piece(out, m * n, true, &|bi, c| one(bi, c, false));
@@ -257,17 +258,31 @@ fn share_cost<K: MicroKernel>(m: usize, n: usize) -> usize {
 
 /// One matrix of the batch: split across threads (see the module notes), then each share runs
 /// the blocked loop nest alone.
-fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSpec, blk: &Blocking, par: bool) {
+fn gemm_one<K: MicroKernel>(
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    spec: &MatmulSpec,
+    blk: &Blocking,
+    par: bool,
+) {
     let (m, n, k) = (spec.m, spec.n, spec.k);
     if k == 0 {
         if !spec.accumulate {
             c.fill(0.0);
+        }
+        if let Some(bias) = bias {
+            for row in c.chunks_exact_mut(n) {
+                row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+            }
         }
         return;
     }
     let whole = Share {
         a: MatRef { data: a, ld: if spec.trans_a { m } else { k }, trans: spec.trans_a },
         b: MatRef { data: b, ld: if spec.trans_b { k } else { n }, trans: spec.trans_b },
+        bias,
         out: OutPtr(c.as_mut_ptr()),
         ldc: n,
         m,
@@ -285,12 +300,13 @@ fn gemm_one<K: MicroKernel>(a: &[f32], b: &[f32], c: &mut [f32], spec: &MatmulSp
     super::shares::run_shares(shares.len(), &|i| run(&shares[i]));
 }
 
-/// A rectangle of the output and the operands it needs: rows `m` of A and columns `n` of B,
-/// already offset to the rectangle's corner, and C's row stride.
+/// A rectangle of the output and the operands it needs: rows `m` of A, columns `n` of B and of
+/// the bias, already offset to the rectangle's corner, and C's row stride.
 #[derive(Clone, Copy)]
 struct Share<'a> {
     a: MatRef<'a>,
     b: MatRef<'a>,
+    bias: Option<&'a [f32]>,
     out: OutPtr,
     ldc: usize,
     m: usize,
@@ -329,7 +345,13 @@ impl<'a> Share<'a> {
     /// Columns `j0 .. j0 + cols` of this share.
     fn columns(self, j0: usize, cols: usize) -> Share<'a> {
         let off = if self.b.trans { j0 * self.b.ld } else { j0 };
-        Share { b: MatRef { data: &self.b.data[off..], ..self.b }, out: self.out.offset(j0), n: cols, ..self }
+        Share {
+            b: MatRef { data: &self.b.data[off..], ..self.b },
+            bias: self.bias.map(|bias| &bias[j0..]),
+            out: self.out.offset(j0),
+            n: cols,
+            ..self
+        }
     }
 
     /// Rows `i0 .. i0 + rows` of this share.
@@ -443,6 +465,17 @@ impl Block<'_> {
         // rectangle of the output, and shares on different threads are disjoint. `K` was
         // checked available in `gemm_with`.
         unsafe { K::run(&t) }
+        // The bias goes in while the tile is still in L1, on the first depth block only: one
+        // short pass over a cached tile instead of another pass over the whole output.
+        if let (0, Some(bias)) = (self.pc, self.share.bias) {
+            let bias = &bias[j0..j0 + cols];
+            for i in i0..i0 + rows {
+                // SAFETY: row `i` of the tile's `rows × cols` window, which this thread owns (see
+                // above) and the kernel has just finished writing.
+                let row = unsafe { std::slice::from_raw_parts_mut(t.c.add((i - i0) * t.rs_c), cols) };
+                row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+            }
+        }
     }
 
     /// Whether B panel columns can be read in place: row-major B and whole grains (the kernel
