@@ -20,10 +20,13 @@
 //! Threads split the product once, before any of this: each takes one cell of a grid of row and
 //! column ranges, the grid whose busiest cell costs least (see `Share::split`), and runs the
 //! whole loop nest on it alone with its own packing buffers. One hand-off per product, instead
-//! of one per block, matters on a small machine: waking a thread costs a few microseconds on an idle machine and far more on a
-//! busy one, as much as a training-shape product's whole work; and the caller runs a share
-//! itself rather than sleeping (see `cpu::shares`). The price, each thread packing its own copy
-//! of the shared operand's panels, is a sliver of the multiply-adds it saves.
+//! of one per block, matters on a small machine: waking a thread costs a few microseconds on an
+//! idle machine and far more on a busy one, as much as a training-shape product's whole work;
+//! and the caller runs a share itself rather than sleeping (see `cpu::shares`). The price, each
+//! thread packing its own copy of the shared operand's panels, is a sliver of the multiply-adds
+//! it saves. With a bias (`matmul_bias`), each tile of the first depth block gets it added
+//! right after the micro-kernel stores it, while it is in L1.
+//!
 //! Products below [`PAR_MIN_MACS`] multiply-adds stay on the calling thread; many small matrices
 //! in one batch run in parallel over the batch instead.
 mod blocking;
@@ -48,8 +51,8 @@ use super::worth_splitting;
 /// Contract (what makes [`MicroKernel::run`] sound): `a` points to `kc * MR` readable floats
 /// (a packed A panel) when `lda` is `None`, or, when it is `Some(ld)` (only for kernels with
 /// [`MicroKernel::READS_A_IN_PLACE`]), to `mr` rows of `kc` readable floats at stride `ld`
-/// (row-major A read in place); `b` points to `kc` rows of `NR` readable floats at stride `rs_b`; `c`
-/// points to an `mr × nr` window of writable floats with row stride `rs_c`, `mr <= MR`,
+/// (row-major A read in place); `b` points to `kc` rows of `NR` readable floats at stride
+/// `rs_b`; `c` points to an `mr × nr` window of writable floats with row stride `rs_c`, `mr <= MR`,
 /// `nr <= NR`, and no other thread touches that window during the call.
 pub(crate) struct Tile {
     pub kc: usize,
@@ -72,8 +75,8 @@ pub(crate) trait MicroKernel {
     const MR: usize;
     /// Columns of the register tile (columns of a packed B panel).
     const NR: usize;
-    /// Whether [`MicroKernel::run`] takes A rows in place (`Tile::lda`), so that a small-m
-    /// product with row-major A skips packing it.
+    /// Whether [`MicroKernel::run`] takes A rows in place (`Tile::lda`), so that a product
+    /// with row-major A skips packing it.
     const READS_A_IN_PLACE: bool = false;
     /// The step in which a panel's cost grows: a kernel that skips whole vectors of a narrow
     /// edge panel costs the same for 1 or 16 columns, and less for 16 than for 48.
@@ -458,12 +461,12 @@ impl Block<'_> {
             nr: cols,
             load_c: self.load_c,
         };
-        // SAFETY: `a` is either a packed `MR × kc` panel or, with `lda`, rows `i0 .. i0 + rows` of
-        // row-major A from depth `pc` on (see `small_m`); `b` is either a packed `kc × NR`
-        // panel (`rs_b = NR`) or `kc` full rows of row-major B starting in bounds (`rs_b = ld`,
-        // see `small_m` and `large_m`); the C window `rows × cols` at `(i0, j0)` lies inside the share's
-        // rectangle of the output, and shares on different threads are disjoint. `K` was
-        // checked available in `gemm_with`.
+        // SAFETY: `a` is either a packed `MR × kc` panel or, with `lda`, rows `i0 .. i0 + rows`
+        // of row-major A from depth `pc` on; `b` is either a packed `kc × NR` panel
+        // (`rs_b = NR`) or `kc` full rows of row-major B starting in bounds (`rs_b = ld`); see
+        // `small_m` and `large_m` for both. The C window `rows × cols` at `(i0, j0)` lies inside
+        // the share's rectangle of the output, and shares on different threads are disjoint.
+        // `K` was checked available in `gemm_with`.
         unsafe { K::run(&t) }
         // The bias goes in while the tile is still in L1, on the first depth block only: one
         // short pass over a cached tile instead of another pass over the whole output.
