@@ -114,7 +114,8 @@ fn cpu_product(a: &[f32], b: &Arc<HostBuffer>, bias: Option<&[f32]>, rhs: &Tenso
         Some(bias) => cpu::matmul_bias(a, b, bias, o, spec),
         None => cpu::matmul(a, b, o, spec),
     };
-    // With k = 0 the product is all zeros and the GEMM writes nothing (but the bias).
+    // With k = 0 the product is all zeros (plus the bias); a zeroed buffer guarantees that
+    // without relying on the GEMM's handling of an empty depth.
     if spec.k > 0 {
         cpu_kernel_overwrite("matmul", spec.flops(), n_out, kernel)
     } else {
