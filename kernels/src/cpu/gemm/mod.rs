@@ -291,8 +291,6 @@ fn gemm_one<K: MicroKernel>(
         m,
         n,
     };
-    let threads = if par { rayon::current_num_threads() } else { 1 };
-    let shares = whole.split::<K>(threads);
     let run = |s: &Share| {
         let mut a_buf = A_BUF.take();
         let mut b_buf = B_BUF.take();
@@ -300,6 +298,11 @@ fn gemm_one<K: MicroKernel>(
         A_BUF.set(a_buf);
         B_BUF.set(b_buf);
     };
+    if !par {
+        // No share list to allocate: a training step makes many products of a microsecond.
+        return run(&whole);
+    }
+    let shares = whole.split::<K>(rayon::current_num_threads());
     super::shares::run_shares(shares.len(), &|i| run(&shares[i]));
 }
 
@@ -491,17 +494,20 @@ impl Block<'_> {
     /// that a last panel of a single grain is merged with the one before and the pair split
     /// evenly by grains (64 columns of a 48-wide kernel run as 32 + 32, not 48 + 16). A
     /// one-grain panel keeps too few accumulators busy to hide the FMA latency.
-    fn balanced_panels<K: MicroKernel>(&self) -> Vec<(usize, usize)> {
-        let mut panels: Vec<(usize, usize)> = (0..self.nc.div_ceil(K::NR)).map(|jr| self.panel_cols::<K>(jr)).collect();
-        if let [.., (j0, prev), (_, last)] = panels[..] {
-            if last <= K::NR_GRAIN && K::NR_GRAIN < K::NR {
-                let first = (prev + last).div_ceil(2 * K::NR_GRAIN) * K::NR_GRAIN;
-                let len = panels.len();
-                panels[len - 2] = (j0, first);
-                panels[len - 1] = (j0 + first, prev + last - first);
+    fn balanced_panels<K: MicroKernel>(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let count = self.nc.div_ceil(K::NR);
+        let last = self.nc - (count - 1) * K::NR;
+        let merge = count >= 2 && last <= K::NR_GRAIN && K::NR_GRAIN < K::NR;
+        // The pair's first panel, in whole grains: half of NR + last, rounded up.
+        let first = (K::NR + last).div_ceil(2 * K::NR_GRAIN) * K::NR_GRAIN;
+        (0..count).map(move |jr| {
+            let (j0, cols) = self.panel_cols::<K>(jr);
+            match (merge, count - jr) {
+                (true, 2) => (j0, first),
+                (true, 1) => (j0 - K::NR + first, K::NR + last - first),
+                _ => (j0, cols),
             }
-        }
-        panels
+        })
     }
 
     /// Large m, rows `ic .. ic + mc`: pack the B block, then sweep each A panel (packed when
