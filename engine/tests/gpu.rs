@@ -495,8 +495,9 @@ fn finite_difference_gradient_checks_pass_on_gpu_tensors() {
 // ---- (c) training: same loss as the CPU -----------------------------------------------------------
 
 /// Trains `8 → 32 (tanh) → 4` with full-batch SGD on 64 samples and returns the losses, every
-/// step computed on `device` from the same seed.
-fn train_mlp(device: &Device, steps: usize) -> Result<Vec<f32>> {
+/// step computed on `device` from the same seed. The loss is `Tensor::cross_entropy` (fused on
+/// the CPU, composed on the GPU) when `fused_loss`, else composed on both.
+fn train_mlp(device: &Device, steps: usize, fused_loss: bool) -> Result<Vec<f32>> {
     let mut rng = Rng::new(42);
     let (n, d, hidden, classes) = (64, 8, 32, 4);
     let x = Tensor::randn(&[n, d], 0.0, 1.0, &mut rng).to_device(device)?;
@@ -511,7 +512,11 @@ fn train_mlp(device: &Device, steps: usize) -> Result<Vec<f32>> {
     for _ in 0..steps {
         let h = x.matmul_t(&params[0], false, true)?.add(&params[1])?.tanh()?;
         let logits = h.matmul_t(&params[2], false, true)?.add(&params[3])?;
-        let loss = logits.log_softmax(1)?.gather(1, &labels, &[n, 1])?.mean_all()?.neg()?;
+        let loss = if fused_loss {
+            logits.cross_entropy(&labels)?
+        } else {
+            logits.log_softmax(1)?.gather(1, &labels, &[n, 1])?.mean_all()?.neg()?
+        };
         loss.backward()?;
         no_grad(|| -> Result<()> {
             for p in &params {
@@ -529,8 +534,9 @@ fn train_mlp(device: &Device, steps: usize) -> Result<Vec<f32>> {
 #[test]
 fn an_mlp_trained_on_the_gpu_ends_with_the_cpus_loss() {
     let Some(dev) = gpu() else { return };
-    let cpu = train_mlp(&Device::Cpu, 50).expect("cpu training");
-    let gpu = train_mlp(&dev, 50).expect("gpu training");
+    // The fused cross-entropy on the CPU against its composition on the GPU.
+    let cpu = train_mlp(&Device::Cpu, 50, true).expect("cpu training");
+    let gpu = train_mlp(&dev, 50, true).expect("gpu training");
     let (c, g) = (cpu[49], gpu[49]);
     eprintln!("final loss after 50 steps: cpu {c}, gpu {g} (first {})", cpu[0]);
     assert!(c < 0.8 * cpu[0], "training reduces the loss: {} → {c}", cpu[0]);
@@ -563,7 +569,8 @@ fn gpu_ops_are_counted_like_cpu_ops() {
     let Some(dev) = gpu() else { return };
     let run = |device: &Device| {
         reset_op_stats();
-        train_mlp(device, 2).expect("training");
+        // Composed loss on both: the fused one is a single launch on the CPU only.
+        train_mlp(device, 2, false).expect("training");
         op_stats()
     };
     let cpu = run(&Device::Cpu);

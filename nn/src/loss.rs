@@ -31,21 +31,10 @@ pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
 }
 
 /// Cross-entropy from logits `[n, classes]` and integer labels (PyTorch's `CrossEntropyLoss`):
-/// the mean of `−log_softmax(logits)[i, labels[i]]`.
+/// the mean of `−log_softmax(logits)[i, labels[i]]`; see [`Tensor::cross_entropy`], the fused op
+/// this calls.
 pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<Tensor> {
-    if logits.rank() != 2 || logits.shape()[0] != labels.len() {
-        return Err(Error::ShapeMismatch {
-            op: "cross_entropy",
-            lhs: logits.shape().to_vec(),
-            rhs: vec![labels.len()],
-            hint: "logits must be [n, classes] with one label per row".into(),
-        });
-    }
-    let classes = logits.shape()[1];
-    if let Some(&bad) = labels.iter().find(|&&l| l >= classes) {
-        return Err(Error::IndexOutOfRange { op: "cross_entropy", index: bad, len: classes });
-    }
-    logits.log_softmax(1)?.gather(1, labels, &[labels.len(), 1])?.mean_all()?.neg()
+    logits.cross_entropy(labels)
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
-//! Softmax and log-softmax along an axis, each one fused kernel forward and one backward.
+//! Softmax and log-softmax along an axis, each one fused kernel forward and one backward, and
+//! the cross-entropy loss built on log-softmax.
 //!
-//! Derivatives from the output y: softmax → y ⊙ (g − Σ g ⊙ y); log_softmax → g − eʸ Σ g.
+//! Derivatives from the output y: softmax → y ⊙ (g − Σ g ⊙ y); log_softmax → g − eʸ Σ g;
+//! mean cross-entropy of logits x against labels → g · (softmax(x) − one_hot) / rows.
 
 use super::cpu_kernel_overwrite;
 #[cfg(feature = "gpu")]
 use super::{ctx, gpu_kernel, mixed};
-use crate::{Result, Storage, Tensor};
+use crate::{Error, HostBuffer, Result, Storage, Tensor};
 #[cfg(feature = "gpu")]
 use graft_kernels::gpu;
 use graft_kernels::{cpu, AxisSplit};
+use std::sync::Arc;
 
 impl Tensor {
     /// `exp(x) / Σ exp(x)` along `axis`, computed stably.
@@ -19,6 +22,62 @@ impl Tensor {
     /// `log(softmax(x))` along `axis`, computed without forming the softmax.
     pub fn log_softmax(&self, axis: isize) -> Result<Tensor> {
         self.softmax_impl(axis, true)
+    }
+
+    /// Mean cross-entropy of `[rows, classes]` logits against one class index per row,
+    /// `−(1/rows) Σᵢ log_softmax(xᵢ)[labelᵢ]`: PyTorch's `F.cross_entropy` with its default
+    /// mean reduction, as a scalar tensor.
+    ///
+    /// On the CPU this is one kernel each way (log-softmax and the label pick forward,
+    /// `(softmax − one_hot) / rows` backward) instead of the five a composition takes; on the
+    /// GPU it is composed of `log_softmax`, `gather` and a mean.
+    ///
+    /// ```
+    /// # use graft_engine::Tensor;
+    /// let logits = Tensor::from_vec(vec![2.0, 0.0, 0.0, 2.0], &[2, 2])?;
+    /// let loss = logits.cross_entropy(&[0, 1])?.to_scalar()?;
+    /// assert!((loss - (1.0 + (-2f32).exp()).ln()).abs() < 1e-6);
+    /// # Ok::<(), graft_engine::Error>(())
+    /// ```
+    pub fn cross_entropy(&self, labels: &[usize]) -> Result<Tensor> {
+        const OP: &str = "cross_entropy";
+        if self.rank() != 2 || self.shape()[0] != labels.len() {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().to_vec(),
+                rhs: vec![labels.len()],
+                hint: "logits must be [n, classes] with one label per row".into(),
+            });
+        }
+        let classes = self.shape()[1];
+        if let Some(&index) = labels.iter().find(|&&l| l >= classes) {
+            return Err(Error::IndexOutOfRange { op: OP, index, len: classes });
+        }
+        let x = match self.storage() {
+            // An empty batch keeps the composed path's answer (the mean of nothing is NaN).
+            Storage::Cpu(x) if !labels.is_empty() => x,
+            _ => return self.log_softmax(1)?.gather(1, labels, &[labels.len(), 1])?.mean_all()?.neg(),
+        };
+        let (rows, n) = (labels.len(), self.numel());
+        let split = AxisSplit::new(self.shape(), 1);
+        let mut lsm = HostBuffer::uninit_for_overwrite(n);
+        cpu::log_softmax(&x, split, lsm.as_mut_slice());
+        let out = cpu_kernel_overwrite(OP, 5 * n as u64 + rows as u64, 1, |o| o[0] = cpu::cross_entropy(&lsm, labels));
+        let (lsm, labels) = (Arc::new(lsm), Arc::new(labels.to_vec()));
+        Ok(Tensor::from_op(out, Vec::new(), OP, &[self], move || {
+            move |g: &Tensor, _: &[bool]| {
+                let dx = match g.storage() {
+                    Storage::Cpu(gs) => cpu_kernel_overwrite(OP, 3 * n as u64, n, |o| {
+                        cpu::cross_entropy_backward(&lsm, &labels, gs[0] / rows as f32, o)
+                    }),
+                    #[cfg(feature = "gpu")]
+                    Storage::Gpu(_) => {
+                        return Err(Error::DeviceMismatch { op: OP, lhs: "cpu".into(), rhs: g.device().to_string() })
+                    }
+                };
+                Ok(vec![Some(Tensor::from_storage(dx, &[rows, n / rows])?)])
+            }
+        }))
     }
 
     fn softmax_impl(&self, axis: isize, log: bool) -> Result<Tensor> {
@@ -98,5 +157,38 @@ mod tests {
                 check_gradients(|t| t[0].log_softmax(axis), std::slice::from_ref(&x), GradCheck::default()).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn cross_entropy_matches_its_composition_and_passes_the_gradient_check() {
+        let mut rng = Rng::new(7);
+        let x = Tensor::randn(&[6, 5], 0.0, 3.0, &mut rng);
+        x.set_requires_grad(true).unwrap();
+        let labels = [4, 0, 1, 1, 3, 2];
+        let fused = x.cross_entropy(&labels).unwrap();
+        let composed =
+            x.log_softmax(1).unwrap().gather(1, &labels, &[6, 1]).unwrap().mean_all().unwrap().neg().unwrap();
+        assert!(fused.shape().is_empty());
+        assert!((fused.to_scalar().unwrap() - composed.to_scalar().unwrap()).abs() < 1e-6);
+        // The fused backward against the composed one, then against finite differences (with a
+        // loss gradient other than 1, which the rule must scale by).
+        fused.backward().unwrap();
+        let fused_grad = x.grad().unwrap().to_vec().unwrap();
+        x.zero_grad();
+        composed.backward().unwrap();
+        for (a, b) in fused_grad.iter().zip(x.grad().unwrap().to_vec().unwrap()) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        check_gradients(|t| t[0].cross_entropy(&labels)?.mul_scalar(3.0), &[x.detach()], GradCheck::default()).unwrap();
+    }
+
+    #[test]
+    fn cross_entropy_names_bad_labels_and_shapes() {
+        let x = Tensor::zeros(&[2, 3]);
+        let err = x.cross_entropy(&[0, 3]).unwrap_err().to_string();
+        assert!(err.contains("cross_entropy") && err.contains("index 3"), "{err}");
+        let err = x.cross_entropy(&[0]).unwrap_err().to_string();
+        assert!(err.contains("one label per row"), "{err}");
+        assert!(Tensor::zeros(&[0, 3]).cross_entropy(&[]).unwrap().to_scalar().unwrap().is_nan());
     }
 }

@@ -10,6 +10,7 @@ mod axpby;
 mod binary;
 mod conv;
 mod copy;
+mod exp;
 mod gather;
 mod gemm;
 mod matmul;
@@ -27,7 +28,9 @@ pub use gather::{gather_axis, index_add, index_select, scatter_add_axis};
 pub use matmul::{matmul, matmul_bias, MatmulSpec};
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2dGeometry};
 pub use reduce::{arg_reduce, reduce};
-pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
+pub use softmax::{
+    cross_entropy, cross_entropy_backward, log_softmax, log_softmax_backward, softmax, softmax_backward,
+};
 pub use unary::{erf, unary, unary_backward};
 
 /// Below this many elements a kernel runs on the calling thread: elementwise work is
