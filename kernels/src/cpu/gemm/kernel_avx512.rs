@@ -2,7 +2,8 @@
 //! loads and eight broadcasts per depth step. 28 of the 32 zmm registers are live, and each B
 //! load feeds eight FMAs, which keeps the load ports below the FMA rate. Edge columns use masked
 //! loads and stores, and panels with at most 16 or 32 valid columns run a one- or two-vector
-//! variant, so a 64-wide product does not pay for 96 columns.
+//! variant, so a 64-wide product does not pay for 96 columns; panels of at most four rows run a
+//! four-row variant.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -59,14 +60,22 @@ impl MicroKernel for Avx512 {
         // SAFETY: `Avx512` is only selected after `is_x86_feature_detected!("avx512f")` (see
         // `Isa::is_available`); the pointer contract is the caller's (`Tile`).
         unsafe {
-            // Narrow edge panels skip the all-zero vectors of their padding.
-            match (t.nr, t.lda.is_some()) {
-                (0..=LANES, false) => kernel::<1, false>(t),
-                (17..=32, false) => kernel::<2, false>(t),
-                (_, false) => kernel::<3, false>(t),
-                (0..=LANES, true) => kernel::<1, true>(t),
-                (17..=32, true) => kernel::<2, true>(t),
-                (_, true) => kernel::<3, true>(t),
+            // Narrow edge panels skip the all-zero vectors of their padding, and short edge
+            // panels (at most four rows, such as the last two of a 10-row weight gradient) the
+            // broadcasts and FMAs of rows that are never stored.
+            match (t.mr <= MR / 2, t.nr, t.lda.is_some()) {
+                (false, 0..=LANES, false) => kernel::<MR, 1, false>(t),
+                (false, 17..=32, false) => kernel::<MR, 2, false>(t),
+                (false, _, false) => kernel::<MR, 3, false>(t),
+                (false, 0..=LANES, true) => kernel::<MR, 1, true>(t),
+                (false, 17..=32, true) => kernel::<MR, 2, true>(t),
+                (false, _, true) => kernel::<MR, 3, true>(t),
+                (true, 0..=LANES, false) => kernel::<{ MR / 2 }, 1, false>(t),
+                (true, 17..=32, false) => kernel::<{ MR / 2 }, 2, false>(t),
+                (true, _, false) => kernel::<{ MR / 2 }, 3, false>(t),
+                (true, 0..=LANES, true) => kernel::<{ MR / 2 }, 1, true>(t),
+                (true, 17..=32, true) => kernel::<{ MR / 2 }, 2, true>(t),
+                (true, _, true) => kernel::<{ MR / 2 }, 3, true>(t),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -79,7 +88,8 @@ impl MicroKernel for Avx512 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel<const V: usize, const A_IN_PLACE: bool>(t: &Tile) {
+unsafe fn kernel<const R: usize, const V: usize, const A_IN_PLACE: bool>(t: &Tile) {
+    debug_assert!(t.mr <= R, "a tile runs on a kernel with at least its rows");
     // The C tile is touched only after the depth loop; start bringing it in now (a prefetch
     // never faults, and the addresses lie inside the tile's rows anyway).
     for i in 0..t.mr {
@@ -88,11 +98,12 @@ unsafe fn kernel<const V: usize, const A_IN_PLACE: bool>(t: &Tile) {
             _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
         }
     }
-    let mut acc = [[_mm512_setzero_ps(); V]; MR];
+    // `R` rows of accumulators (a packed panel still has `MR` rows per depth step).
+    let mut acc = [[_mm512_setzero_ps(); V]; R];
     // In place, A row `i` starts at `a + i * lda`; rows past `mr` re-read row 0, whose
     // products land in accumulators that are never stored.
     let lda = t.lda.unwrap_or(0);
-    let mut rows = [t.a; MR];
+    let mut rows = [t.a; R];
     for (i, r) in rows.iter_mut().enumerate().take(t.mr) {
         *r = t.a.wrapping_add(i * lda);
     }
