@@ -19,7 +19,15 @@ pub(crate) struct MatRef<'a> {
 /// one `MR × kc` panel, `dst[p * MR + i]`, zero-padding rows `rows .. MR`.
 pub(crate) fn pack_a<const MR: usize>(dst: &mut [f32], a: MatRef, i0: usize, rows: usize, p0: usize, kc: usize) {
     let dst = &mut dst[..kc * MR];
-    if a.trans {
+    if a.trans && rows == MR {
+        // Stored `[k, m]`, a full panel: each depth step is one fixed-size copy, which compiles
+        // to a few vector moves (a `memcpy` call per 8 floats cost more than the copy).
+        for (p, d) in dst.chunks_exact_mut(MR).enumerate() {
+            let src: &[f32; MR] = a.data[(p0 + p) * a.ld + i0..][..MR].try_into().expect("a slice of MR floats");
+            let d: &mut [f32; MR] = d.try_into().expect("chunks_exact_mut gives MR floats");
+            *d = *src;
+        }
+    } else if a.trans {
         // Stored `[k, m]`: each depth step is `rows` contiguous floats.
         for (p, d) in dst.chunks_exact_mut(MR).enumerate() {
             let src = &a.data[(p0 + p) * a.ld + i0..][..rows];
