@@ -419,6 +419,16 @@ fn matmul_and_shape_gradients_match_the_cpu() {
         let what = format!("matmul {:?} {:?} {ta} {tb}", a.shape(), b.shape());
         grads_match(&dev, &what, &[a, b], |t| t[0].matmul_t(&t[1], ta, tb), GRAD);
     }
+    // The fused linear ops (one op on the CPU, composed on the GPU).
+    let (x, w, b) = (
+        Tensor::randn(&[2, 5, 7], 0.0, 1.0, &mut rng),
+        Tensor::randn(&[6, 7], 0.0, 1.0, &mut rng),
+        Tensor::randn(&[6], 0.0, 1.0, &mut rng),
+    );
+    let xwb = [x, w, b];
+    grads_match(&dev, "linear", &xwb, |t| t[0].linear(&t[1], Some(&t[2])), GRAD);
+    grads_match(&dev, "linear_relu", &xwb, |t| t[0].linear_relu(&t[1], Some(&t[2])), GRAD);
+    grads_match(&dev, "linear_relu without a bias", &xwb[..2], |t| t[0].linear_relu(&t[1], None), GRAD);
     let x = Tensor::randn(&[2, 3, 4], 0.0, 1.0, &mut rng);
     let y = Tensor::randn(&[2, 1, 4], 0.0, 1.0, &mut rng);
     let xs = std::slice::from_ref(&x);

@@ -44,6 +44,20 @@ pub trait Module: Send + Sync {
         true
     }
 
+    /// This layer followed by a ReLU as one op, for layers that have such a fused form (Linear:
+    /// [`Tensor::linear_relu`](graft_engine::Tensor::linear_relu)); `None` otherwise.
+    /// [`Sequential`](crate::Sequential) calls it for a layer whose next layer
+    /// [`is_relu`](Module::is_relu), and skips that ReLU. The result must equal `forward`
+    /// followed by `relu`.
+    fn forward_then_relu(&self, _x: &Tensor) -> Option<Result<Tensor>> {
+        None
+    }
+
+    /// Whether this layer is exactly `max(x, 0)` (the [`Relu`](crate::layers::Relu) layer).
+    fn is_relu(&self) -> bool {
+        false
+    }
+
     /// This module as a [`Sequential`](crate::Sequential), when it is one (to slice a named
     /// sub-model such as `features`).
     fn as_sequential(&self) -> Option<&crate::Sequential> {

@@ -143,10 +143,20 @@ fn in_layer(e: Error, name: &str, layer: &dyn Module) -> Error {
 }
 
 impl Module for Sequential {
+    /// Applies the layers in order. A layer followed by a ReLU runs as one op when it has a
+    /// fused form ([`Module::forward_then_relu`]: a Linear layer's ReLU is applied inside its
+    /// matrix product), with the same result as running the two.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
-        for (i, (_, layer)) in self.layers.iter().enumerate() {
-            h = layer.forward(&h).map_err(|e| in_layer(e, &self.name_of(i), layer.as_ref()))?;
+        let mut i = 0;
+        while let Some((_, layer)) = self.layers.get(i) {
+            let next_is_relu = self.layers.get(i + 1).is_some_and(|(_, next)| next.is_relu());
+            let fused = if next_is_relu { layer.forward_then_relu(&h) } else { None };
+            let step = if fused.is_some() { 2 } else { 1 };
+            h = fused
+                .unwrap_or_else(|| layer.forward(&h))
+                .map_err(|e| in_layer(e, &self.name_of(i), layer.as_ref()))?;
+            i += step;
         }
         Ok(h)
     }

@@ -180,3 +180,35 @@ fn a_layer_given_the_wrong_input_names_the_layer() {
     let msg = net.forward(&Tensor::zeros(&[2, 4])).unwrap_err().to_string();
     assert!(msg.contains("layer 1 = linear(5,2)") && msg.contains("[2, 3]"), "{msg}");
 }
+
+#[test]
+fn sequential_runs_linear_then_relu_as_one_op_with_the_same_values_and_gradients() {
+    use graft_engine::{op_stats, reset_op_stats};
+    use graft_nn::layers::Relu;
+    let mut rng = rng();
+    let net = graft_nn::Sequential::new()
+        .layer(Linear::new(6, 5, &mut rng))
+        .layer(Relu)
+        .layer(Linear::new(5, 4, &mut rng))
+        .layer(Relu)
+        .layer(Tanh);
+    let x = Tensor::randn(&[7, 6], 0.0, 1.0, &mut rng);
+    // Layer by layer: what the fused pairs must reproduce.
+    let by_layer = |x: &Tensor| (0..net.len()).try_fold(x.clone(), |h, i| net.get(i).expect("in range").forward(&h));
+    let params = net.parameters();
+    let grads = |loss: Tensor| -> Vec<Vec<f32>> {
+        params.iter().for_each(|p| p.zero_grad());
+        loss.backward().expect("backward");
+        params.iter().map(|p| p.grad().expect("a gradient").to_vec().expect("cpu")).collect()
+    };
+    let want = by_layer(&x).expect("forward");
+    let want_grads = grads(want.sum_all().expect("sum"));
+    reset_op_stats();
+    let got = net.forward(&x).expect("forward");
+    assert_eq!(op_stats().forward_launches("relu"), 0, "both ReLUs ran inside their products");
+    assert_eq!(got.to_vec().expect("cpu"), want.to_vec().expect("cpu"), "bit for bit");
+    assert_eq!(grads(got.sum_all().expect("sum")), want_grads);
+    // A wrong input still names the layer.
+    let err = net.forward(&Tensor::zeros(&[2, 3])).unwrap_err().to_string();
+    assert!(err.contains("in layer 0 = linear(6,5)"), "{err}");
+}

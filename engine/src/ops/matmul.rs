@@ -9,9 +9,10 @@ use super::{cpu_kernel, cpu_kernel_overwrite, frozen_weights};
 use super::{ctx, gpu_kernel, mixed};
 use crate::host_buffer::HostBuffer;
 use crate::{Error, Result, Storage, Tensor};
-use graft_kernels::cpu::{self, MatmulSpec};
+use graft_kernels::cpu::{self, Epilogue, MatmulSpec};
 #[cfg(feature = "gpu")]
 use graft_kernels::gpu;
+use graft_kernels::UnaryOp;
 use std::sync::Arc;
 
 impl Tensor {
@@ -36,7 +37,7 @@ impl Tensor {
         let plan = plan(self.shape(), rhs.shape(), trans_a, trans_b)?;
         let spec = plan.spec;
         let out = match (self.storage(), rhs.storage()) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => cpu_product(&a, &b, None, rhs, spec),
+            (Storage::Cpu(a), Storage::Cpu(b)) => cpu_product(&a, &b, Epilogue::default(), rhs, spec),
             #[cfg(feature = "gpu")]
             (Storage::Gpu(a), Storage::Gpu(b)) => {
                 gpu_kernel("matmul", spec.flops(), || gpu::matmul(ctx(&a), &a, &b, spec))?
@@ -67,42 +68,106 @@ impl Tensor {
     /// assert_eq!(x.linear(&w, Some(&b)).unwrap().to_vec().unwrap(), vec![13.0, 22.0]);
     /// ```
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-        let Some(bias) = bias else {
-            return self.matmul_t(weight, false, true);
-        };
-        if weight.rank() != 2 || bias.shape() != [weight.shape()[0]] {
-            return Err(Error::ShapeMismatch {
-                op: "linear",
-                lhs: weight.shape().to_vec(),
-                rhs: bias.shape().to_vec(),
-                hint: "the weight must be [out, in] and the bias [out]".into(),
-            });
+        match bias {
+            Some(bias) => self.linear_impl(weight, Some(bias), false),
+            None => self.matmul_t(weight, false, true),
         }
-        self.same_device("linear", weight)?;
-        self.same_device("linear", bias)?;
+    }
+
+    /// `relu(self · weightᵀ + bias)`: a linear layer followed by a ReLU, as `Sequential` runs
+    /// that pair. On the CPU the ReLU is applied inside the matrix product with the bias, so
+    /// neither costs a pass over the output, and the backward pass masks the gradient with the
+    /// kept output (`∂z = g ⊙ [y > 0]`) before the linear layer's rule. On the GPU it is
+    /// `linear` then `relu`. Same values as the two ops, bit for bit.
+    ///
+    /// ```
+    /// use graft_engine::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0, 2.0], &[1, 2]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0, 1.0, 0.0, -1.0], &[2, 2]).unwrap();
+    /// assert_eq!(x.linear_relu(&w, None).unwrap().to_vec().unwrap(), vec![3.0, 0.0]);
+    /// ```
+    pub fn linear_relu(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.linear_impl(weight, bias, true)
+    }
+
+    fn linear_impl(&self, weight: &Tensor, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+        let op = if relu { "linear_relu" } else { "linear" };
+        if let Some(bias) = bias {
+            if weight.rank() != 2 || bias.shape() != [weight.shape()[0]] {
+                return Err(Error::ShapeMismatch {
+                    op,
+                    lhs: weight.shape().to_vec(),
+                    rhs: bias.shape().to_vec(),
+                    hint: "the weight must be [out, in] and the bias [out]".into(),
+                });
+            }
+            self.same_device(op, bias)?;
+        }
+        self.same_device(op, weight)?;
         let plan = plan(self.shape(), weight.shape(), false, true)?;
         let spec = plan.spec;
-        let out = match (self.storage(), weight.storage(), bias.storage()) {
-            (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(b)) => cpu_product(&x, &w, Some(&b), weight, spec),
-            // The GPU matmul has no bias epilogue: two kernels.
+        let bias_storage = bias.map(|b| b.storage());
+        let out = match (self.storage(), weight.storage(), &bias_storage) {
+            (Storage::Cpu(x), Storage::Cpu(w), None | Some(Storage::Cpu(_))) => {
+                let bias = match &bias_storage {
+                    Some(Storage::Cpu(b)) => Some(&b[..]),
+                    _ => None,
+                };
+                cpu_product(&x, &w, Epilogue { bias, relu }, weight, spec)
+            }
+            // The GPU matmul has no epilogue: a kernel per step.
             #[cfg(feature = "gpu")]
-            _ => return self.matmul_t(weight, false, true)?.add(bias),
+            _ => {
+                let z = self.matmul_t(weight, false, true)?;
+                let z = match bias {
+                    Some(bias) => z.add(bias)?,
+                    None => z,
+                };
+                return if relu { z.relu() } else { Ok(z) };
+            }
         };
         let (x, w) = (self.detach(), weight.detach());
-        Ok(Tensor::from_op(out, plan.out_shape, "linear", &[self, weight, bias], move || {
+        let y = relu.then(|| Tensor::from_parts(out.clone(), plan.out_shape.clone(), None));
+        let inputs: Vec<&Tensor> = [Some(self), Some(weight), bias].into_iter().flatten().collect();
+        Ok(Tensor::from_op(out, plan.out_shape, op, &inputs, move || {
             move |g: &Tensor, needs: &[bool]| {
+                let masked;
+                let g = match &y {
+                    Some(y) => {
+                        masked = relu_mask(y, g)?;
+                        &masked
+                    }
+                    None => g,
+                };
                 let dx = needs[0].then(|| grad_a(&x, &w, g, false, true)).transpose()?;
                 let dw = needs[1].then(|| grad_b(&x, &w, g, false, true)).transpose()?;
-                let db = needs[2].then(|| g.sum_to(&[g.shape()[g.rank() - 1]])).transpose()?;
-                Ok(vec![dx, dw, db])
+                let mut grads = vec![dx, dw];
+                if needs.len() > 2 {
+                    grads.push(needs[2].then(|| g.sum_to(&[g.shape()[g.rank() - 1]])).transpose()?);
+                }
+                Ok(grads)
             }
         }))
     }
 }
 
-/// `op(A) · op(B) (+ bias)` on the CPU. A frozen weight read transposed is multiplied through
+/// `g ⊙ [y > 0]`: the ReLU's backward rule from its output (`y > 0` exactly where its input
+/// was), one pass with the ReLU op's own kernel.
+fn relu_mask(y: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let n = y.numel();
+    let dz = match (y.storage(), g.storage()) {
+        (Storage::Cpu(y), Storage::Cpu(g)) => {
+            cpu_kernel_overwrite("relu", n as u64, n, |o| cpu::unary_backward(UnaryOp::Relu, &y, &y, &g, o))
+        }
+        #[cfg(feature = "gpu")]
+        _ => return Err(mixed("linear_relu", &[y, g])),
+    };
+    Tensor::from_storage(dz, y.shape())
+}
+
+/// `op(A) · op(B)` and its epilogue (bias, ReLU) on the CPU. A frozen weight read transposed is multiplied through
 /// its kept transposed copy, which the GEMM reads without repacking (same values, same result).
-fn cpu_product(a: &[f32], b: &Arc<HostBuffer>, bias: Option<&[f32]>, rhs: &Tensor, spec: MatmulSpec) -> Storage {
+fn cpu_product(a: &[f32], b: &Arc<HostBuffer>, epilogue: Epilogue, rhs: &Tensor, spec: MatmulSpec) -> Storage {
     let frozen = spec.trans_b && spec.k > 0 && rhs.rank() == 2 && !rhs.requires_grad();
     let bt = frozen.then(|| frozen_weights::transposed(b, spec.n, spec.k)).flatten();
     let (b, spec): (&[f32], _) = match &bt {
@@ -110,10 +175,7 @@ fn cpu_product(a: &[f32], b: &Arc<HostBuffer>, bias: Option<&[f32]>, rhs: &Tenso
         None => (b, spec),
     };
     let n_out = spec.batch * spec.m * spec.n;
-    let kernel = |o: &mut [f32]| match bias {
-        Some(bias) => cpu::matmul_bias(a, b, bias, o, spec),
-        None => cpu::matmul(a, b, o, spec),
-    };
+    let kernel = |o: &mut [f32]| cpu::matmul_epilogue(a, b, epilogue, o, spec);
     // With k = 0 the product is all zeros (plus the bias); a zeroed buffer guarantees that
     // without relying on the GEMM's handling of an empty depth.
     if spec.k > 0 {
@@ -292,5 +354,45 @@ mod tests {
         // A bias of the wrong length is refused with the shapes named.
         let err = x.linear(&w, Some(&r(&[36]))).unwrap_err().to_string();
         assert!(err.contains("linear") && err.contains("[36]") && err.contains("bias"), "{err}");
+    }
+
+    #[test]
+    fn linear_relu_equals_linear_then_relu_and_passes_the_gradient_check() {
+        let mut rng = Rng::new(12);
+        let mut r = |s: &[usize]| Tensor::randn(s, 0.0, 1.0, &mut rng);
+        for (x_shape, out, k) in [(vec![5, 4], 3, 4), (vec![2, 3, 4], 3, 4), (vec![3, 1500], 17, 1500)] {
+            let (x, w, b) = (r(&x_shape), r(&[out, k]), r(&[out]));
+            for bias in [Some(&b), None] {
+                let fused = x.linear_relu(&w, bias).unwrap();
+                let unfused = x.linear(&w, bias).unwrap().relu().unwrap();
+                assert_eq!(fused.shape(), unfused.shape());
+                assert_eq!(fused.to_vec().unwrap(), unfused.to_vec().unwrap(), "{x_shape:?}: bit for bit");
+            }
+        }
+        // Finite differences need every pre-activation clear of the ReLU's kink, with and
+        // without the bias: draw (deterministically) until one set of operands has that.
+        let clear = |t: &[Tensor]| {
+            [Some(&t[2]), None]
+                .iter()
+                .all(|b| t[0].linear(&t[1], *b).unwrap().to_vec().unwrap().iter().all(|v| v.abs() > 0.05))
+        };
+        for x_shape in [vec![5, 4], vec![2, 3, 4]] {
+            let inputs = (0..)
+                .map(|_| [r(&x_shape), r(&[3, 4]), r(&[3])])
+                .find(|t| clear(t))
+                .expect("some draw clears the kink");
+            check_gradients(|t| t[0].linear_relu(&t[1], Some(&t[2])), &inputs, GradCheck::default())
+                .unwrap_or_else(|e| panic!("{x_shape:?}: {e}"));
+            check_gradients(|t| t[0].linear_relu(&t[1], None), &inputs[..2], GradCheck::default())
+                .unwrap_or_else(|e| panic!("{x_shape:?} without bias: {e}"));
+        }
+        // A frozen weight and input: only the bias gets a gradient, through the mask.
+        let (x, w, b) = (r(&[6, 5]), r(&[4, 5]), r(&[4]));
+        b.set_requires_grad(true).unwrap();
+        x.linear_relu(&w, Some(&b)).unwrap().sum_all().unwrap().backward().unwrap();
+        let y = x.linear_relu(&w, Some(&b)).unwrap().to_vec().unwrap();
+        let want: Vec<f32> = (0..4).map(|j| (0..6).filter(|&i| y[i * 4 + j] > 0.0).count() as f32).collect();
+        assert_eq!(b.grad().unwrap().to_vec().unwrap(), want);
+        assert!(x.linear_relu(&w, Some(&r(&[3]))).unwrap_err().to_string().contains("linear_relu"));
     }
 }

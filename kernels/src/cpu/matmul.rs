@@ -61,7 +61,7 @@ impl MatmulSpec {
 /// If `out` is not `batch * m * n` long, or `a` / `b` are too short for the shapes and batch
 /// strides in `spec`.
 pub fn matmul(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSpec) {
-    product(a, b, None, out, spec);
+    product(a, b, Epilogue::default(), out, spec);
 }
 
 /// [`matmul`] plus `bias` (one float per output column) added to every output row:
@@ -80,11 +80,41 @@ pub fn matmul(a: &[f32], b: &[f32], out: &mut [f32], spec: MatmulSpec) {
 /// assert_eq!(out, [11.0, 22.0]);
 /// ```
 pub fn matmul_bias(a: &[f32], b: &[f32], bias: &[f32], out: &mut [f32], spec: MatmulSpec) {
-    assert_eq!(bias.len(), spec.n, "matmul_bias: the bias has one float per output column");
-    product(a, b, Some(bias), out, spec);
+    matmul_epilogue(a, b, Epilogue { bias: Some(bias), relu: false }, out, spec);
 }
 
-fn product(a: &[f32], b: &[f32], bias: Option<&[f32]>, out: &mut [f32], spec: MatmulSpec) {
+/// What a product does to each output tile right after computing it, while the tile is in
+/// cache: a linear layer's bias, then its ReLU. Either saves a pass over the whole output.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// One float per output column, added to every output row.
+    pub bias: Option<&'a [f32]>,
+    /// Then `max(x, 0)` on the finished sum (NaN passes through, as the ReLU op does).
+    pub relu: bool,
+}
+
+/// [`matmul`] followed by `epilogue` on every output: `out[b] = relu?(op(A[b]) · op(B[b])
+/// (+ prior out when accumulating) + bias)`.
+///
+/// # Panics
+/// As [`matmul`], and if a bias does not hold `n` floats.
+///
+/// ```
+/// use graft_kernels::cpu::{matmul_epilogue, Epilogue, MatmulSpec};
+/// // relu([[1, -2]] · I + [0, 1])
+/// let mut out = [0.0; 2];
+/// let epilogue = Epilogue { bias: Some(&[0.0, 1.0]), relu: true };
+/// matmul_epilogue(&[1.0, -2.0], &[1.0, 0.0, 0.0, 1.0], epilogue, &mut out, MatmulSpec::new(1, 2, 2));
+/// assert_eq!(out, [1.0, 0.0]);
+/// ```
+pub fn matmul_epilogue(a: &[f32], b: &[f32], epilogue: Epilogue, out: &mut [f32], spec: MatmulSpec) {
+    if let Some(bias) = epilogue.bias {
+        assert_eq!(bias.len(), spec.n, "matmul: the bias has one float per output column");
+    }
+    product(a, b, epilogue, out, spec);
+}
+
+fn product(a: &[f32], b: &[f32], epilogue: Epilogue, out: &mut [f32], spec: MatmulSpec) {
     let MatmulSpec { batch, m, n, k, .. } = spec;
     assert_eq!(out.len(), batch * m * n, "matmul: output is [batch, m, n]");
     if batch == 0 || m == 0 || n == 0 {
@@ -94,7 +124,7 @@ fn product(a: &[f32], b: &[f32], bias: Option<&[f32]>, out: &mut [f32], spec: Ma
     let need = |stride: usize, len: usize| (batch - 1) * stride + len;
     assert!(a.len() >= need(spec.a_batch_stride, m * k), "matmul: A is too short for {spec:?}");
     assert!(b.len() >= need(spec.b_batch_stride, k * n), "matmul: B is too short for {spec:?}");
-    super::gemm::gemm(a, b, bias, out, spec);
+    super::gemm::gemm(a, b, epilogue, out, spec);
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub use binary::binary;
 pub use conv::{col2im, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, im2col, Conv2dGeometry};
 pub use copy::{strided_add_into, strided_copy};
 pub use gather::{gather_axis, index_add, index_select, scatter_add_axis};
-pub use matmul::{matmul, matmul_bias, MatmulSpec};
+pub use matmul::{matmul, matmul_bias, matmul_epilogue, Epilogue, MatmulSpec};
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2dGeometry};
 pub use reduce::{arg_reduce, reduce};
 pub use softmax::{

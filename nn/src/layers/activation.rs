@@ -17,6 +17,9 @@ macro_rules! activation {
             fn clone_module(&self) -> Result<Box<dyn Module>> {
                 Ok(Box::new($name))
             }
+            fn is_relu(&self) -> bool {
+                $spec == "relu"
+            }
         }
     };
 }

@@ -38,8 +38,9 @@ impl Linear {
     }
 }
 
-impl Module for Linear {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Linear {
+    /// The input-shape check both forward forms share.
+    fn check_input(&self, x: &Tensor) -> Result<()> {
         if x.rank() == 0 || x.shape()[x.rank() - 1] != self.in_features() {
             return Err(Error::ShapeMismatch {
                 op: "linear",
@@ -48,7 +49,19 @@ impl Module for Linear {
                 hint: format!("the layer expects {} input features on the last axis", self.in_features()),
             });
         }
+        Ok(())
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.check_input(x)?;
         x.linear(&self.weight, self.bias.as_ref())
+    }
+    /// The bias and the ReLU both applied inside the matrix product (see
+    /// [`Tensor::linear_relu`]).
+    fn forward_then_relu(&self, x: &Tensor) -> Option<Result<Tensor>> {
+        Some(self.check_input(x).and_then(|()| x.linear_relu(&self.weight, self.bias.as_ref())))
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut v = vec![("weight".to_string(), self.weight.clone())];

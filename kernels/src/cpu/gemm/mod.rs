@@ -24,8 +24,9 @@
 //! idle machine and far more on a busy one, as much as a training-shape product's whole work;
 //! and the caller runs a share itself rather than sleeping (see `cpu::shares`). The price, each
 //! thread packing its own copy of the shared operand's panels, is a sliver of the multiply-adds
-//! it saves. With a bias (`matmul_bias`), each tile of the first depth block gets it added
-//! right after the micro-kernel stores it, while it is in L1.
+//! it saves. With an epilogue (`matmul_epilogue`), each tile gets the bias added right after
+//! the micro-kernel stores it on the first depth block, and the ReLU on the last, while it is
+//! in L1.
 //!
 //! Products below [`PAR_MIN_MACS`] multiply-adds stay on the calling thread; many small matrices
 //! in one batch run in parallel over the batch instead.
@@ -43,7 +44,7 @@ use std::sync::OnceLock;
 pub(crate) use blocking::Blocking;
 use pack::MatRef;
 
-use super::matmul::MatmulSpec;
+use super::matmul::{Epilogue, MatmulSpec};
 use super::worth_splitting;
 
 /// One micro-kernel invocation: `C[..mr, ..nr] (=|+=) Apanel · Bpanel` over depth `kc`.
@@ -165,24 +166,24 @@ pub(crate) const PAR_MIN_MACS: usize = 1 << 20;
 /// Up to this many rows of `op(A)` a product splits over N and reads row-major B in place.
 const SMALL_M: usize = 64;
 
-/// `out (=|+=) op(A) · op(B) (+ bias)` as described by `spec`, with the best kernel for this
-/// CPU; `bias`, one float per output column, is added once to every output row. The caller has
+/// `out (=|+=) op(A) · op(B)` as described by `spec`, then `epi` (see [`Epilogue`]), with the
+/// best kernel for this CPU. The caller has
 /// checked that the slices are long enough.
-pub(crate) fn gemm(a: &[f32], b: &[f32], bias: Option<&[f32]>, out: &mut [f32], spec: MatmulSpec) {
-    gemm_with(a, b, bias, out, spec, Config { isa: Isa::best(), blocking: None, threads: Threads::Auto });
+pub(crate) fn gemm(a: &[f32], b: &[f32], epi: Epilogue, out: &mut [f32], spec: MatmulSpec) {
+    gemm_with(a, b, epi, out, spec, Config { isa: Isa::best(), blocking: None, threads: Threads::Auto });
 }
 
 /// [`gemm`] with the kernel, blocking and threading forced by `cfg`.
-pub(crate) fn gemm_with(a: &[f32], b: &[f32], bias: Option<&[f32]>, out: &mut [f32], spec: MatmulSpec, cfg: Config) {
+pub(crate) fn gemm_with(a: &[f32], b: &[f32], epi: Epilogue, out: &mut [f32], spec: MatmulSpec, cfg: Config) {
     assert!(cfg.isa.is_available(), "matmul: the {:?} kernel is not supported by this CPU", cfg.isa);
     match cfg.isa {
-        Isa::Avx512 => batched::<kernel_avx512::Avx512>(a, b, bias, out, spec, cfg),
-        Isa::Avx2Fma => batched::<kernel_avx2::Avx2Fma>(a, b, bias, out, spec, cfg),
-        Isa::Portable => batched::<kernel_portable::Portable>(a, b, bias, out, spec, cfg),
+        Isa::Avx512 => batched::<kernel_avx512::Avx512>(a, b, epi, out, spec, cfg),
+        Isa::Avx2Fma => batched::<kernel_avx2::Avx2Fma>(a, b, epi, out, spec, cfg),
+        Isa::Portable => batched::<kernel_portable::Portable>(a, b, epi, out, spec, cfg),
     }
 }
 
-fn batched<K: MicroKernel>(a: &[f32], b: &[f32], bias: Option<&[f32]>, out: &mut [f32], spec: MatmulSpec, cfg: Config) {
+fn batched<K: MicroKernel>(a: &[f32], b: &[f32], epi: Epilogue, out: &mut [f32], spec: MatmulSpec, cfg: Config) {
     let MatmulSpec { batch, m, n, k, .. } = spec;
     if batch == 0 || m == 0 || n == 0 {
         return;
@@ -198,7 +199,7 @@ fn batched<K: MicroKernel>(a: &[f32], b: &[f32], bias: Option<&[f32]>, out: &mut
     let one = |bi: usize, c: &mut [f32], par: bool| {
         let a = &a[bi * spec.a_batch_stride..];
         let b = &b[bi * spec.b_batch_stride..];
-        gemm_one::<K>(a, b, bias, c, &spec, &blk, par);
+        gemm_one::<K>(a, b, epi, c, &spec, &blk, par);
     };
     if par_batch {
         super::for_each_piece(out, m * n, true, &|bi, c| one(bi, c, false));
@@ -264,7 +265,7 @@ fn share_cost<K: MicroKernel>(m: usize, n: usize) -> usize {
 fn gemm_one<K: MicroKernel>(
     a: &[f32],
     b: &[f32],
-    bias: Option<&[f32]>,
+    epi: Epilogue,
     c: &mut [f32],
     spec: &MatmulSpec,
     blk: &Blocking,
@@ -275,17 +276,15 @@ fn gemm_one<K: MicroKernel>(
         if !spec.accumulate {
             c.fill(0.0);
         }
-        if let Some(bias) = bias {
-            for row in c.chunks_exact_mut(n) {
-                row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
-            }
+        for row in c.chunks_exact_mut(n) {
+            apply_epilogue(row, epi.bias, epi.relu);
         }
         return;
     }
     let whole = Share {
         a: MatRef { data: a, ld: if spec.trans_a { m } else { k }, trans: spec.trans_a },
         b: MatRef { data: b, ld: if spec.trans_b { k } else { n }, trans: spec.trans_b },
-        bias,
+        epi,
         out: OutPtr(c.as_mut_ptr()),
         ldc: n,
         m,
@@ -312,7 +311,7 @@ fn gemm_one<K: MicroKernel>(
 struct Share<'a> {
     a: MatRef<'a>,
     b: MatRef<'a>,
-    bias: Option<&'a [f32]>,
+    epi: Epilogue<'a>,
     out: OutPtr,
     ldc: usize,
     m: usize,
@@ -353,7 +352,7 @@ impl<'a> Share<'a> {
         let off = if self.b.trans { j0 * self.b.ld } else { j0 };
         Share {
             b: MatRef { data: &self.b.data[off..], ..self.b },
-            bias: self.bias.map(|bias| &bias[j0..]),
+            epi: Epilogue { bias: self.epi.bias.map(|bias| &bias[j0..]), ..self.epi },
             out: self.out.offset(j0),
             n: cols,
             ..self
@@ -396,6 +395,7 @@ impl<'a> Share<'a> {
             jc,
             nc,
             load_c: accumulate || pc > 0,
+            last_depth: pc + kc == k,
         };
         if self.m <= SMALL_M.max(K::MR) {
             for (pc, kc) in depth_blocks() {
@@ -418,6 +418,18 @@ impl<'a> Share<'a> {
     }
 }
 
+/// Adds `bias` (when given) to one output row, then applies the ReLU (when `relu`), which
+/// keeps NaN as `UnaryOp::Relu` does.
+#[inline]
+fn apply_epilogue(row: &mut [f32], bias: Option<&[f32]>, relu: bool) {
+    if let Some(bias) = bias {
+        row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+    }
+    if relu {
+        row.iter_mut().for_each(|o| *o = if *o > 0.0 || o.is_nan() { *o } else { 0.0 });
+    }
+}
+
 /// The work for one `(pc, jc)` block of a share: depth `pc .. pc + kc`, columns `jc .. jc + nc`,
 /// all rows.
 #[derive(Clone, Copy)]
@@ -428,6 +440,8 @@ struct Block<'a> {
     jc: usize,
     nc: usize,
     load_c: bool,
+    /// Whether this is the last depth block, after which each tile's sum is final.
+    last_depth: bool,
 }
 
 impl Block<'_> {
@@ -471,15 +485,17 @@ impl Block<'_> {
         // the share's rectangle of the output, and shares on different threads are disjoint.
         // `K` was checked available in `gemm_with`.
         unsafe { K::run(&t) }
-        // The bias goes in while the tile is still in L1, on the first depth block only: one
-        // short pass over a cached tile instead of another pass over the whole output.
-        if let (0, Some(bias)) = (self.pc, self.share.bias) {
-            let bias = &bias[j0..j0 + cols];
+        // The epilogue runs while the tile is still in L1: the bias on the first depth block,
+        // the ReLU once the sum is complete. One short pass over a cached tile instead of
+        // another pass over the whole output.
+        let bias = if self.pc == 0 { self.share.epi.bias.map(|bias| &bias[j0..j0 + cols]) } else { None };
+        let relu = self.last_depth && self.share.epi.relu;
+        if bias.is_some() || relu {
             for i in i0..i0 + rows {
                 // SAFETY: row `i` of the tile's `rows × cols` window, which this thread owns (see
                 // above) and the kernel has just finished writing.
                 let row = unsafe { std::slice::from_raw_parts_mut(t.c.add((i - i0) * t.rs_c), cols) };
-                row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+                apply_epilogue(row, bias, relu);
             }
         }
     }

@@ -2,8 +2,9 @@
 
 use super::*;
 
-/// `op(A) · op(B) (+ bias)` in f64, per batch entry, plus the prior `out` when accumulating.
-fn reference(a: &[f32], b: &[f32], bias: Option<&[f32]>, prior: &[f32], s: MatmulSpec) -> Vec<f64> {
+/// `op(A) · op(B) (+ bias)` in f64, per batch entry, plus the prior `out` when accumulating,
+/// then the ReLU when `relu`.
+fn reference(a: &[f32], b: &[f32], epi: Epilogue, prior: &[f32], s: MatmulSpec) -> Vec<f64> {
     let mut out = vec![0.0f64; s.batch * s.m * s.n];
     for bi in 0..s.batch {
         let (ao, bo) = (bi * s.a_batch_stride, bi * s.b_batch_stride);
@@ -16,8 +17,9 @@ fn reference(a: &[f32], b: &[f32], bias: Option<&[f32]>, prior: &[f32], s: Matmu
                     acc += av as f64 * bv as f64;
                 }
                 let o = bi * s.m * s.n + i * s.n + j;
-                let bias = bias.map_or(0.0, |bias| bias[j] as f64);
-                out[o] = acc + bias + if s.accumulate { prior[o] as f64 } else { 0.0 };
+                let bias = epi.bias.map_or(0.0, |bias| bias[j] as f64);
+                let sum = acc + bias + if s.accumulate { prior[o] as f64 } else { 0.0 };
+                out[o] = if epi.relu { sum.max(0.0) } else { sum };
             }
         }
     }
@@ -35,27 +37,29 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Runs one spec through `cfg` and compares with the reference, without a bias and with one;
-/// the tolerance grows with k because f32 sums of k terms of size ≤ 1 carry about √k·k·ε of
-/// rounding.
+/// Runs one spec through `cfg` and compares with the reference: plain, with a bias, and with a
+/// bias and a ReLU; the tolerance grows with k because f32 sums of k terms of size ≤ 1 carry
+/// about √k·k·ε of rounding.
 fn check(spec: MatmulSpec, cfg: Config) {
-    check_bias(spec, cfg, false);
-    check_bias(spec, cfg, true);
+    check_epilogue(spec, cfg, false, false);
+    check_epilogue(spec, cfg, true, false);
+    check_epilogue(spec, cfg, true, true);
 }
 
-fn check_bias(spec: MatmulSpec, cfg: Config, with_bias: bool) {
+fn check_epilogue(spec: MatmulSpec, cfg: Config, with_bias: bool, relu: bool) {
     let a_len = (spec.batch - 1) * spec.a_batch_stride + spec.m * spec.k;
     let b_len = (spec.batch - 1) * spec.b_batch_stride + spec.k * spec.n;
     let a = values(a_len.max(1), 1 + spec.m as u64);
     let b = values(b_len.max(1), 2 + spec.n as u64);
     let prior = values(spec.batch * spec.m * spec.n, 3);
     let bias = with_bias.then(|| values(spec.n, 4));
+    let epi = Epilogue { bias: bias.as_deref(), relu };
     let mut out = prior.clone();
-    gemm_with(&a, &b, bias.as_deref(), &mut out, spec, cfg);
-    let want = reference(&a, &b, bias.as_deref(), &prior, spec);
+    gemm_with(&a, &b, epi, &mut out, spec, cfg);
+    let want = reference(&a, &b, epi, &prior, spec);
     let tol = 1e-5 * (1.0 + spec.k as f64);
     for (idx, (&got, &want)) in out.iter().zip(&want).enumerate() {
-        assert!((got as f64 - want).abs() <= tol, "{cfg:?} {spec:?}: out[{idx}] = {got}, want {want}");
+        assert!((got as f64 - want).abs() <= tol, "{cfg:?} {spec:?} {epi:?}: out[{idx}] = {got}, want {want}");
     }
 }
 
@@ -212,7 +216,7 @@ fn thread_shares_cover_the_output_once_and_balance_it() {
         let whole = Share {
             a: MatRef { data: &a, ld: 3, trans: false },
             b: MatRef { data: &b, ld: n, trans: false },
-            bias: None,
+            epi: Epilogue::default(),
             out: OutPtr(c.as_mut_ptr()),
             ldc: n,
             m,
