@@ -165,8 +165,9 @@ fn relu_mask(y: &Tensor, g: &Tensor) -> Result<Tensor> {
     Tensor::from_storage(dz, y.shape())
 }
 
-/// `op(A) · op(B)` and its epilogue (bias, ReLU) on the CPU. A frozen weight read transposed is multiplied through
-/// its kept transposed copy, which the GEMM reads without repacking (same values, same result).
+/// `op(A) · op(B)` and its epilogue (bias, ReLU) on the CPU. A frozen weight read transposed is
+/// multiplied through its kept transposed copy, which the GEMM reads without repacking (same
+/// values, same result).
 fn cpu_product(a: &[f32], b: &Arc<HostBuffer>, epilogue: Epilogue, rhs: &Tensor, spec: MatmulSpec) -> Storage {
     let frozen = spec.trans_b && spec.k > 0 && rhs.rank() == 2 && !rhs.requires_grad();
     let bt = frozen.then(|| frozen_weights::transposed(b, spec.n, spec.k)).flatten();
