@@ -93,7 +93,7 @@ impl Tensor {
     }
 }
 
-fn check_indices(op: &'static str, indices: &[usize], len: usize) -> Result<()> {
+pub(super) fn check_indices(op: &'static str, indices: &[usize], len: usize) -> Result<()> {
     match indices.iter().find(|&&i| i >= len) {
         Some(&index) => Err(Error::IndexOutOfRange { op, index, len }),
         None => Ok(()),

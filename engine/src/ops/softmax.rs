@@ -49,10 +49,7 @@ impl Tensor {
                 hint: "logits must be [n, classes] with one label per row".into(),
             });
         }
-        let classes = self.shape()[1];
-        if let Some(&index) = labels.iter().find(|&&l| l >= classes) {
-            return Err(Error::IndexOutOfRange { op: OP, index, len: classes });
-        }
+        super::gather::check_indices(OP, labels, self.shape()[1])?;
         let x = match self.storage() {
             // An empty batch keeps the composed path's answer (the mean of nothing is NaN).
             Storage::Cpu(x) if !labels.is_empty() => x,

@@ -21,8 +21,7 @@ pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
             UnaryOp::Log => map!(f32::ln),
             UnaryOp::Sqrt => map!(f32::sqrt),
             UnaryOp::Abs => map!(f32::abs),
-            // NaN passes through (as PyTorch), so bad data surfaces in the loss instead of vanishing.
-            UnaryOp::Relu => map!(|v: f32| if v > 0.0 || v.is_nan() { v } else { 0.0 }),
+            UnaryOp::Relu => map!(relu),
             UnaryOp::LeakyRelu(s) => map!(|v: f32| if v > 0.0 { v } else { s * v }),
             UnaryOp::Sigmoid => map!(sigmoid),
             UnaryOp::Tanh => map!(f32::tanh),
@@ -74,6 +73,17 @@ pub fn unary_backward(op: UnaryOp, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f
             UnaryOp::PowScalar(c) => map!(|xv, yv| if c == 0.0 { 0.0 } else { c * xv.powf(c - 1.0) }),
         }
     });
+}
+
+/// `max(v, 0)`, except that NaN passes through (as PyTorch), so bad data surfaces in the loss
+/// instead of vanishing. Shared with the GEMM's ReLU epilogue.
+#[inline]
+pub(crate) fn relu(v: f32) -> f32 {
+    if v > 0.0 || v.is_nan() {
+        v
+    } else {
+        0.0
+    }
 }
 
 #[inline]

@@ -426,7 +426,7 @@ fn apply_epilogue(row: &mut [f32], bias: Option<&[f32]>, relu: bool) {
         row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
     }
     if relu {
-        row.iter_mut().for_each(|o| *o = if *o > 0.0 || o.is_nan() { *o } else { 0.0 });
+        row.iter_mut().for_each(|o| *o = super::unary::relu(*o));
     }
 }
 
