@@ -119,6 +119,12 @@ fn awkward_sizes_every_transpose_every_kernel() {
         // Last panel of one grain, merged and split evenly (32 + 32, 48 + 32 + 32).
         (5, 64, 9),
         (3, 112, 20),
+        // 49–64 columns as one wide panel, on rows grouped 6 at a time with 1–5 left over.
+        (64, 64, 21),
+        (13, 60, 33),
+        (8, 49, 7),
+        (45, 64, 40),
+        (11, 52, 300),
     ];
     for isa in available() {
         for &(m, n, k) in &sizes {
