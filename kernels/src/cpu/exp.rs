@@ -10,13 +10,11 @@
 //! results (`x < -87.34`) carry a few more ulp of their reduced precision. Below -103.97 the
 //! result is 0, above 88.72 `+inf`; NaN stays NaN.
 
-use std::sync::OnceLock;
-
 /// `xs[i] = exp(xs[i])` for every element.
 pub(crate) fn exp_in_place(xs: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     match widest() {
-        // SAFETY: `widest` only returns a variant whose features this CPU reported.
+        // SAFETY: `simd::level` never exceeds what this CPU reported.
         Width::Avx512 => return unsafe { exp_avx512(xs) },
         // SAFETY: as above.
         Width::Avx2 => return unsafe { exp_avx2(xs) },
@@ -33,21 +31,13 @@ enum Width {
     Baseline,
 }
 
-/// The widest vector unit this CPU has, detected once.
+/// The widest vector unit this CPU has within the SIMD cap (see `cpu::simd`).
 fn widest() -> Width {
-    static WIDTH: OnceLock<Width> = OnceLock::new();
-    *WIDTH.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") {
-                return Width::Avx512;
-            }
-            if is_x86_feature_detected!("avx2") {
-                return Width::Avx2;
-            }
-        }
-        Width::Baseline
-    })
+    match super::simd::level() {
+        super::simd::Level::Avx512 => Width::Avx512,
+        super::simd::Level::Avx2 => Width::Avx2,
+        super::simd::Level::Baseline => Width::Baseline,
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -133,28 +123,51 @@ mod tests {
                 bits += 97;
             }
         }
-        let mut ys = xs.clone();
-        exp_in_place(&mut ys);
         let mut base = xs.clone();
         exp_body(&mut base);
-        for ((&x, &y), &b) in xs.iter().zip(&ys).zip(&base) {
-            assert!(ulps(y, x.exp()) <= 2, "exp({x}) = {y}, libm {}", x.exp());
-            assert_eq!(y.to_bits(), b.to_bits(), "SIMD and scalar differ at {x}");
+        for (name, variant) in variants() {
+            let mut ys = xs.clone();
+            variant(&mut ys);
+            for ((&x, &y), &b) in xs.iter().zip(&ys).zip(&base) {
+                assert!(ulps(y, x.exp()) <= 2, "{name}: exp({x}) = {y}, libm {}", x.exp());
+                assert_eq!(y.to_bits(), b.to_bits(), "{name} and scalar differ at {x}");
+            }
         }
+    }
+
+    /// Every variant this CPU runs, whatever the SIMD cap, and the dispatching entry point.
+    fn variants() -> Vec<(&'static str, fn(&mut [f32]))> {
+        let mut v: Vec<(&'static str, fn(&mut [f32]))> = vec![("dispatch", exp_in_place), ("baseline", exp_body)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: avx512f was detected.
+                v.push(("avx512", |xs| unsafe { exp_avx512(xs) }));
+            }
+            if is_x86_feature_detected!("avx2") {
+                // SAFETY: avx2 was detected.
+                v.push(("avx2", |xs| unsafe { exp_avx2(xs) }));
+            }
+        }
+        v
     }
 
     #[test]
     fn edges_underflow_overflow_and_keep_nan() {
-        let mut xs = [0.0, -0.0, 1.0, -104.0, 88.8, 1000.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
-        // An odd length covers the vector loops' scalar tails.
-        exp_in_place(&mut xs);
-        assert_eq!(&xs[..8], &[1.0, 1.0, std::f32::consts::E, 0.0, f32::INFINITY, f32::INFINITY, f32::INFINITY, 0.0]);
-        assert!(xs[8].is_nan());
-        // Subnormal results keep their magnitude.
-        for x in [-87.5f32, -95.0, -103.0] {
-            let mut y = [x];
-            exp_in_place(&mut y);
-            assert!((y[0] - x.exp()).abs() <= 4.0 * f32::from_bits(1), "exp({x}) = {}, libm {}", y[0], x.exp());
+        for (name, variant) in variants() {
+            let mut xs = [0.0, -0.0, 1.0, -104.0, 88.8, 1000.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+            // An odd length covers the vector loops' scalar tails.
+            variant(&mut xs);
+            let want = [1.0, 1.0, std::f32::consts::E, 0.0, f32::INFINITY, f32::INFINITY, f32::INFINITY, 0.0];
+            assert_eq!(&xs[..8], &want, "{name}");
+            assert!(xs[8].is_nan(), "{name}");
+            // Subnormal results keep their magnitude.
+            for x in [-87.5f32, -95.0, -103.0] {
+                let mut y = [x];
+                variant(&mut y);
+                let tol = 4.0 * f32::from_bits(1);
+                assert!((y[0] - x.exp()).abs() <= tol, "{name}: exp({x}) = {}, libm {}", y[0], x.exp());
+            }
         }
     }
 }

@@ -5,6 +5,10 @@
 //! the caller to sleep: it runs its own share and any share no worker has picked up yet
 //! (`shares::run_shares`). The thread count follows rayon's global pool, so
 //! `RAYON_NUM_THREADS` is honoured.
+//!
+//! SIMD kernels (the GEMM's micro-kernel, `exp`) are chosen once at run time for the widest
+//! vector unit the CPU has; `GRAFT_MAX_CPU_ISA=avx2` (or `baseline`) caps that choice, so a
+//! big machine can run and measure a smaller one's code path (see [`MAX_CPU_ISA_VAR`]).
 
 mod axpby;
 mod binary;
@@ -17,6 +21,7 @@ mod matmul;
 mod pool;
 mod reduce;
 pub(crate) mod shares;
+mod simd;
 mod softmax;
 mod unary;
 
@@ -28,6 +33,7 @@ pub use gather::{gather_axis, index_add, index_select, scatter_add_axis};
 pub use matmul::{matmul, matmul_bias, matmul_epilogue, Epilogue, MatmulSpec};
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2dGeometry};
 pub use reduce::{arg_reduce, reduce};
+pub use simd::MAX_CPU_ISA_VAR;
 pub use softmax::{
     cross_entropy, cross_entropy_backward, log_softmax, log_softmax_backward, softmax, softmax_backward,
 };

@@ -1,10 +1,12 @@
 //! AVX2 + FMA micro-kernel: a `6 × 16` tile, twelve ymm accumulators (6 rows × 2 vectors), two
-//! B loads and six broadcasts per depth step; 15 of the 16 ymm registers are live.
+//! B loads and six broadcasts per depth step; 15 of the 16 ymm registers are live. Like the
+//! AVX-512 kernel it reads row-major A rows in place (only transposed A is packed) and deep
+//! tiles prefetch B a few rows ahead.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::pack::{pack_a, pack_b, pack_b_block, MatRef};
+use super::pack::{pack_a, pack_b, pack_b_block, pack_b_trans_region, zero_columns, MatRef};
 use super::{MicroKernel, Tile};
 
 /// The AVX2 + FMA kernel; only run when both features were detected.
@@ -13,15 +15,29 @@ pub(crate) struct Avx2Fma;
 const MR: usize = 6;
 const NR: usize = 16;
 
+/// B rows ahead of the one being multiplied that deep tiles ask L1 to fetch (one 64-byte row
+/// of the packed panel per step), as in the AVX-512 kernel.
+const B_PREFETCH_ROWS: usize = 16;
+
+/// Shallower tiles skip the prefetch (their B panel is mostly in L1 already).
+const B_PREFETCH_MIN_DEPTH: usize = 256;
+
 impl MicroKernel for Avx2Fma {
     const MR: usize = MR;
     const NR: usize = NR;
+    const READS_A_IN_PLACE: bool = true;
 
     fn pack_a(dst: &mut [f32], a: MatRef, i0: usize, rows: usize, p0: usize, kc: usize) {
         pack_a::<MR>(dst, a, i0, rows, p0, kc);
     }
 
     fn pack_b(dst: &mut [f32], b: MatRef, p0: usize, kc: usize, j0: usize, cols: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if b.trans {
+            // SAFETY: this kernel is only selected when avx2 and fma are available.
+            unsafe { pack_b_trans(dst, b, p0, kc, j0, cols) };
+            return;
+        }
         pack_b::<NR>(dst, b, p0, kc, j0, cols);
     }
 
@@ -34,7 +50,11 @@ impl MicroKernel for Avx2Fma {
         // SAFETY: `Avx2Fma` is only selected after `is_x86_feature_detected!` saw avx2 and fma
         // (see `Isa::is_available`); the pointer contract is the caller's (`Tile`).
         unsafe {
-            kernel(t)
+            if t.lda.is_some() {
+                kernel::<true>(t)
+            } else {
+                kernel::<false>(t)
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -46,22 +66,22 @@ impl MicroKernel for Avx2Fma {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel(t: &Tile) {
+unsafe fn kernel<const A_IN_PLACE: bool>(t: &Tile) {
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-    let (mut a, mut b) = (t.a, t.b);
-    for _ in 0..t.kc {
-        // SAFETY (whole loop): `a` walks `kc * MR` packed floats and `b` walks `kc` rows of NR
-        // floats at stride `rs_b`, as the `Tile` contract promises.
-        unsafe {
-            let b0 = _mm256_loadu_ps(b);
-            let b1 = _mm256_loadu_ps(b.add(8));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = _mm256_broadcast_ss(&*a.add(i));
-                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
-            }
-            a = a.add(MR);
-            b = b.add(t.rs_b);
+    // In place, A row `i` starts at `a + i * lda`; rows past `mr` re-read row 0, whose products
+    // land in accumulators that are never stored.
+    let lda = t.lda.unwrap_or(0);
+    let mut rows = [t.a; MR];
+    for (i, r) in rows.iter_mut().enumerate().take(t.mr) {
+        *r = t.a.wrapping_add(i * lda);
+    }
+    // Two loops rather than a test per depth step.
+    // SAFETY: the `Tile` contract, passed on.
+    unsafe {
+        if t.kc >= B_PREFETCH_MIN_DEPTH {
+            depth_loop::<A_IN_PLACE, true>(&mut acc, &mut rows, t);
+        } else {
+            depth_loop::<A_IN_PLACE, false>(&mut acc, &mut rows, t);
         }
     }
     if t.mr == MR && t.nr == NR {
@@ -91,6 +111,132 @@ unsafe fn kernel(t: &Tile) {
             for (cv, &v) in c.iter_mut().zip(row) {
                 *cv = if t.load_c { *cv + v } else { v };
             }
+        }
+    }
+}
+
+/// [`pack_b`] for B stored `[n, k]`: full `8 × 8` blocks are transposed in registers (8 loads,
+/// 24 shuffles, 8 stores) instead of element by element; the depth and column edges fall back
+/// to the scalar transpose. This is the forward pass of every linear layer (`x · Wᵀ`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn pack_b_trans(dst: &mut [f32], b: MatRef, p0: usize, kc: usize, j0: usize, cols: usize) {
+    const BLOCK: usize = 8;
+    let dst = &mut dst[..kc * NR];
+    let (full_depth, full_cols) = (kc / BLOCK * BLOCK, cols / BLOCK * BLOCK);
+    for pb in (0..full_depth).step_by(BLOCK) {
+        for jb in (0..full_cols).step_by(BLOCK) {
+            let mut r = [_mm256_setzero_ps(); BLOCK];
+            for (jj, row) in r.iter_mut().enumerate() {
+                let src = &b.data[(j0 + jb + jj) * b.ld + p0 + pb..][..BLOCK];
+                // SAFETY: `src` holds exactly 8 floats.
+                *row = unsafe { _mm256_loadu_ps(src.as_ptr()) };
+            }
+            for (pp, row) in transpose8(r).iter().enumerate() {
+                let d = &mut dst[(pb + pp) * NR + jb..][..BLOCK];
+                // SAFETY: `d` holds exactly 8 floats.
+                unsafe { _mm256_storeu_ps(d.as_mut_ptr(), *row) };
+            }
+        }
+    }
+    pack_b_trans_region::<NR>(dst, b, p0, 0..full_depth, j0, full_cols..cols);
+    pack_b_trans_region::<NR>(dst, b, p0, full_depth..kc, j0, 0..cols);
+    zero_columns::<NR>(dst, cols);
+}
+
+/// Transposes an 8 × 8 block held as 8 row vectors: unpack pairs of floats, shuffle pairs of
+/// pairs, then swap 128-bit halves.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    let t: [__m256; 8] = std::array::from_fn(|i| {
+        let (x, y) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_ps(x, y)
+        } else {
+            _mm256_unpackhi_ps(x, y)
+        }
+    });
+    // s[0..4] from rows 0–3, s[4..8] from rows 4–7: columns 0/4, 1/5, 2/6, 3/7 per 128-bit half.
+    let s = [
+        _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+        _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+        _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+        _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+        _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+        _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+        _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+        _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+    ];
+    [
+        _mm256_permute2f128_ps::<0x20>(s[0], s[4]),
+        _mm256_permute2f128_ps::<0x20>(s[1], s[5]),
+        _mm256_permute2f128_ps::<0x20>(s[2], s[6]),
+        _mm256_permute2f128_ps::<0x20>(s[3], s[7]),
+        _mm256_permute2f128_ps::<0x31>(s[0], s[4]),
+        _mm256_permute2f128_ps::<0x31>(s[1], s[5]),
+        _mm256_permute2f128_ps::<0x31>(s[2], s[6]),
+        _mm256_permute2f128_ps::<0x31>(s[3], s[7]),
+    ]
+}
+
+/// The kernel's depth loop: `acc[i] += A[i, p] · B[p, ..16]` for `kc` steps; with `PF`, each
+/// step also prefetches B [`B_PREFETCH_ROWS`] rows ahead.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn depth_loop<const A_IN_PLACE: bool, const PF: bool>(
+    acc: &mut [[__m256; 2]; MR],
+    rows: &mut [*const f32; MR],
+    t: &Tile,
+) {
+    let (mut a, mut b) = (t.a, t.b);
+    for _ in 0..t.kc {
+        // SAFETY (whole loop): `a` walks `kc * MR` packed floats, or each of `rows` walks `kc`
+        // floats of an in-bounds row of A; `b` walks `kc` rows of NR floats at stride `rs_b`;
+        // all as the `Tile` contract promises. A prefetch never faults.
+        unsafe {
+            if PF {
+                _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(B_PREFETCH_ROWS * t.rs_b) as *const i8);
+            }
+            let b0 = _mm256_loadu_ps(b);
+            let b1 = _mm256_loadu_ps(b.add(8));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = if A_IN_PLACE { _mm256_broadcast_ss(&*rows[i]) } else { _mm256_broadcast_ss(&*a.add(i)) };
+                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+            }
+            if A_IN_PLACE {
+                for r in rows.iter_mut() {
+                    *r = r.add(1);
+                }
+            } else {
+                a = a.add(MR);
+            }
+            b = b.add(t.rs_b);
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simd_transposed_packing_matches_the_scalar_one() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return;
+        }
+        let (n, k) = (29, 45);
+        let data: Vec<f32> = (0..n * k).map(|i| i as f32).collect();
+        let b = MatRef { data: &data, ld: k, trans: true };
+        for (p0, kc, j0, cols) in [(0, 45, 0, 16), (3, 35, 5, 16), (0, 8, 0, 8), (1, 40, 13, 13), (0, 7, 2, 11)] {
+            let mut simd = vec![f32::NAN; kc * NR];
+            let mut scalar = vec![f32::NAN; kc * NR];
+            // SAFETY: avx2 was detected above.
+            unsafe { pack_b_trans(&mut simd, b, p0, kc, j0, cols) };
+            pack_b::<NR>(&mut scalar, b, p0, kc, j0, cols);
+            assert_eq!(simd, scalar, "p0 {p0} kc {kc} j0 {j0} cols {cols}");
         }
     }
 }

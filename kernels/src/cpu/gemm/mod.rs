@@ -45,6 +45,7 @@ pub(crate) use blocking::Blocking;
 use pack::MatRef;
 
 use super::matmul::{Epilogue, MatmulSpec};
+use super::simd::Level;
 use super::worth_splitting;
 
 /// One micro-kernel invocation: `C[..mr, ..nr] (=|+=) Apanel · Bpanel` over depth `kc`.
@@ -152,10 +153,22 @@ impl Isa {
         }
     }
 
-    /// The best kernel this CPU runs, detected once.
+    /// The SIMD level the kernel needs.
+    fn level(self) -> Level {
+        match self {
+            Isa::Avx512 => Level::Avx512,
+            Isa::Avx2Fma => Level::Avx2,
+            Isa::Portable => Level::Baseline,
+        }
+    }
+
+    /// The best kernel this CPU runs within the SIMD cap (see `cpu::simd`), chosen once.
     pub(crate) fn best() -> Isa {
         static BEST: OnceLock<Isa> = OnceLock::new();
-        *BEST.get_or_init(|| Isa::ALL.into_iter().find(|i| i.is_available()).unwrap_or(Isa::Portable))
+        *BEST.get_or_init(|| {
+            let cap = super::simd::level();
+            Isa::ALL.into_iter().find(|i| i.level() <= cap && i.is_available()).unwrap_or(Isa::Portable)
+        })
     }
 }
 
