@@ -1,7 +1,7 @@
 //! AVX2 + FMA micro-kernel: a `6 × 16` tile, twelve ymm accumulators (6 rows × 2 vectors), two
 //! B loads and six broadcasts per depth step; 15 of the 16 ymm registers are live. Like the
-//! AVX-512 kernel it reads row-major A rows in place (only transposed A is packed) and deep
-//! tiles prefetch B a few rows ahead.
+//! AVX-512 kernel it reads row-major A rows in place (only transposed A is packed). Unlike it,
+//! it does not prefetch B: prefetching 0, 8, 16, 32 or 64 rows ahead timed the same at 1024³.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -14,13 +14,6 @@ pub(crate) struct Avx2Fma;
 
 const MR: usize = 6;
 const NR: usize = 16;
-
-/// B rows ahead of the one being multiplied that deep tiles ask L1 to fetch (one 64-byte row
-/// of the packed panel per step), as in the AVX-512 kernel.
-const B_PREFETCH_ROWS: usize = 16;
-
-/// Shallower tiles skip the prefetch (their B panel is mostly in L1 already).
-const B_PREFETCH_MIN_DEPTH: usize = 256;
 
 impl MicroKernel for Avx2Fma {
     const MR: usize = MR;
@@ -75,15 +68,8 @@ unsafe fn kernel<const A_IN_PLACE: bool>(t: &Tile) {
     for (i, r) in rows.iter_mut().enumerate().take(t.mr) {
         *r = t.a.wrapping_add(i * lda);
     }
-    // Two loops rather than a test per depth step.
     // SAFETY: the `Tile` contract, passed on.
-    unsafe {
-        if t.kc >= B_PREFETCH_MIN_DEPTH {
-            depth_loop::<A_IN_PLACE, true>(&mut acc, &mut rows, t);
-        } else {
-            depth_loop::<A_IN_PLACE, false>(&mut acc, &mut rows, t);
-        }
-    }
+    unsafe { depth_loop::<A_IN_PLACE>(&mut acc, &mut rows, t) };
     if t.mr == MR && t.nr == NR {
         for (i, row) in acc.iter().enumerate() {
             for (v, &x) in row.iter().enumerate() {
@@ -180,25 +166,19 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     ]
 }
 
-/// The kernel's depth loop: `acc[i] += A[i, p] · B[p, ..16]` for `kc` steps; with `PF`, each
-/// step also prefetches B [`B_PREFETCH_ROWS`] rows ahead.
+/// The kernel's depth loop: `acc[i] += A[i, p] · B[p, ..16]` for `kc` steps, four steps per
+/// iteration (the loop counter and pointer updates otherwise take a sixth of the issue slots;
+/// about 4 % faster at 1024³).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn depth_loop<const A_IN_PLACE: bool, const PF: bool>(
-    acc: &mut [[__m256; 2]; MR],
-    rows: &mut [*const f32; MR],
-    t: &Tile,
-) {
+unsafe fn depth_loop<const A_IN_PLACE: bool>(acc: &mut [[__m256; 2]; MR], rows: &mut [*const f32; MR], t: &Tile) {
     let (mut a, mut b) = (t.a, t.b);
-    for _ in 0..t.kc {
-        // SAFETY (whole loop): `a` walks `kc * MR` packed floats, or each of `rows` walks `kc`
+    let mut step = || {
+        // SAFETY (every step): `a` walks `kc * MR` packed floats, or each of `rows` walks `kc`
         // floats of an in-bounds row of A; `b` walks `kc` rows of NR floats at stride `rs_b`;
-        // all as the `Tile` contract promises. A prefetch never faults.
+        // all as the `Tile` contract promises.
         unsafe {
-            if PF {
-                _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(B_PREFETCH_ROWS * t.rs_b) as *const i8);
-            }
             let b0 = _mm256_loadu_ps(b);
             let b1 = _mm256_loadu_ps(b.add(8));
             for (i, row) in acc.iter_mut().enumerate() {
@@ -215,6 +195,14 @@ unsafe fn depth_loop<const A_IN_PLACE: bool, const PF: bool>(
             }
             b = b.add(t.rs_b);
         }
+    };
+    for _ in 0..t.kc / 4 {
+        for _ in 0..4 {
+            step();
+        }
+    }
+    for _ in 0..t.kc % 4 {
+        step();
     }
 }
 
