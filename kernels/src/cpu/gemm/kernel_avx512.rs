@@ -20,7 +20,7 @@ const NR: usize = 48;
 const LANES: usize = 16;
 /// The wide tile, `6 × 64`: 24 accumulators, four B loads and six broadcasts per depth step.
 /// On a 64³ product it replaced two `8 × 32` tiles per row panel (16 accumulators, ten loads
-/// per step) and was 23–30 % faster (alternated in one process).
+/// per step) and was 7–9 % faster (alternated in one process).
 const WIDE_MR: usize = 6;
 const WIDE_NR: usize = 64;
 
@@ -162,7 +162,7 @@ unsafe fn kernel<const R: usize, const V: usize, const A_IN_PLACE: bool>(t: &Til
         *r = t.a.wrapping_add(i * lda);
     }
     let (mut a, mut b) = (t.a, t.b);
-    // Two loops rather than a test per depth step (the test cost 1–3 % of a tile).
+    // Two loops rather than a test per depth step.
     // SAFETY: the `Tile` contract, passed on.
     unsafe {
         if t.kc >= B_PREFETCH_MIN_DEPTH {

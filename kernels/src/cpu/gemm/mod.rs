@@ -578,7 +578,7 @@ impl Block<'_> {
     /// evenly by grains (64 columns of a 48-wide kernel run as 32 + 32, not 48 + 16): a one-grain
     /// panel keeps too few accumulators busy to hide the FMA latency. When the pair is the whole
     /// block and `wide` allows it, it runs as one wide panel instead (see [`MicroKernel::WIDE`]):
-    /// 5–9 % faster for 64 columns at depths 64–300, while next to other panels (112 columns)
+    /// 5–9 % faster for 64 columns at depths 64–784, while next to other panels (112 columns)
     /// it ranged from 7 % slower to 11 % faster, so it is kept to the case that always won.
     fn balanced_panels<K: MicroKernel>(&self, wide: bool) -> impl Iterator<Item = (usize, usize)> + '_ {
         let count = self.nc.div_ceil(K::NR);
