@@ -135,9 +135,12 @@ mod tests {
         }
     }
 
+    /// A named way to take `exp` of a slice.
+    type Variant = (&'static str, fn(&mut [f32]));
+
     /// Every variant this CPU runs, whatever the SIMD cap, and the dispatching entry point.
-    fn variants() -> Vec<(&'static str, fn(&mut [f32]))> {
-        let mut v: Vec<(&'static str, fn(&mut [f32]))> = vec![("dispatch", exp_in_place), ("baseline", exp_body)];
+    fn variants() -> Vec<Variant> {
+        let mut v: Vec<Variant> = vec![("dispatch", exp_in_place), ("baseline", exp_body)];
         #[cfg(target_arch = "x86_64")]
         {
             if is_x86_feature_detected!("avx512f") {
