@@ -161,14 +161,13 @@ unsafe fn kernel<const R: usize, const V: usize, const A_IN_PLACE: bool>(t: &Til
     for (i, r) in rows.iter_mut().enumerate().take(t.mr) {
         *r = t.a.wrapping_add(i * lda);
     }
-    let (mut a, mut b) = (t.a, t.b);
     // Two loops rather than a test per depth step.
     // SAFETY: the `Tile` contract, passed on.
     unsafe {
         if t.kc >= B_PREFETCH_MIN_DEPTH {
-            depth_loop::<R, V, A_IN_PLACE, true>(&mut acc, &mut rows, &mut a, &mut b, t.kc, t.rs_b);
+            depth_loop::<R, V, A_IN_PLACE, true>(&mut acc, &mut rows, t);
         } else {
-            depth_loop::<R, V, A_IN_PLACE, false>(&mut acc, &mut rows, &mut a, &mut b, t.kc, t.rs_b);
+            depth_loop::<R, V, A_IN_PLACE, false>(&mut acc, &mut rows, t);
         }
     }
     // Lane masks for the column vectors: all ones for a full tile.
@@ -206,12 +205,10 @@ unsafe fn kernel<const R: usize, const V: usize, const A_IN_PLACE: bool>(t: &Til
 unsafe fn depth_loop<const R: usize, const V: usize, const A_IN_PLACE: bool, const PF: bool>(
     acc: &mut [[__m512; V]; R],
     rows: &mut [*const f32; R],
-    a: &mut *const f32,
-    b: &mut *const f32,
-    kc: usize,
-    rs_b: usize,
+    t: &Tile,
 ) {
-    for _ in 0..kc {
+    let (mut a, mut b, rs_b) = (t.a, t.b, t.rs_b);
+    for _ in 0..t.kc {
         // SAFETY (whole loop): `a` walks `kc * MR` packed floats, or each of `rows` walks `kc`
         // floats of an in-bounds row of A; `b` walks `kc` rows of `V` vectors at stride `rs_b`;
         // all as the `Tile` contract promises.
@@ -236,9 +233,9 @@ unsafe fn depth_loop<const R: usize, const V: usize, const A_IN_PLACE: bool, con
                     *r = r.add(1);
                 }
             } else {
-                *a = a.add(MR);
+                a = a.add(MR);
             }
-            *b = b.add(rs_b);
+            b = b.add(rs_b);
         }
     }
 }
