@@ -24,7 +24,10 @@
 //! idle machine and far more on a busy one, as much as a training-shape product's whole work;
 //! and the caller runs a share itself rather than sleeping (see `cpu::shares`). The price, each
 //! thread packing its own copy of the shared operand's panels, is a sliver of the multiply-adds
-//! it saves. With an epilogue (`matmul_epilogue`), each tile gets the bias added right after
+//! it saves. A product that the grid would cut by rows only, with enough rows, runs as a team
+//! instead (see `team`): the same loop nest, but with the rows of each block taken in small
+//! groups by whichever thread is free, so a slowed thread does not hold the product up. With
+//! an epilogue (`matmul_epilogue`), each tile gets the bias added right after
 //! the micro-kernel stores it on the first depth block, and the ReLU on the last, while it is
 //! in L1.
 //!
@@ -35,10 +38,12 @@ mod kernel_avx2;
 mod kernel_avx512;
 mod kernel_portable;
 mod pack;
+mod team;
 #[cfg(test)]
 mod tests;
 
 use std::cell::Cell;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 pub(crate) use blocking::Blocking;
@@ -182,6 +187,10 @@ pub(crate) enum Threads {
     Single,
     /// Always split inside each matrix (tests use this to cover the parallel paths).
     Parallel,
+    /// Always run a large-m product as a team (see `team`) of at least two, however many
+    /// threads the pool has: tests use this to cover the team, and with a one-thread pool the
+    /// case where the caller runs every group alone.
+    Team,
 }
 
 /// Everything that may be forced instead of chosen: the kernel, the block sizes, threading.
@@ -228,14 +237,14 @@ fn batched<K: MicroKernel>(a: &[f32], b: &[f32], epi: Epilogue, out: &mut [f32],
     let macs = m * n * k;
     let (par_batch, par_inner) = match cfg.threads {
         Threads::Single => (false, false),
-        Threads::Parallel => (false, true),
+        Threads::Parallel | Threads::Team => (false, true),
         Threads::Auto if worth_splitting(macs, PAR_MIN_MACS) => (false, true),
         Threads::Auto => (batch > 1 && worth_splitting(macs * batch, PAR_MIN_MACS), false),
     };
     let one = |bi: usize, c: &mut [f32], par: bool| {
         let a = &a[bi * spec.a_batch_stride..];
         let b = &b[bi * spec.b_batch_stride..];
-        gemm_one::<K>(a, b, epi, c, &spec, &blk, par);
+        gemm_one::<K>(a, b, epi, c, &spec, &blk, (par, cfg.threads == Threads::Team));
     };
     if par_batch {
         super::for_each_piece(out, m * n, true, &|bi, c| one(bi, c, false));
@@ -305,7 +314,7 @@ fn gemm_one<K: MicroKernel>(
     c: &mut [f32],
     spec: &MatmulSpec,
     blk: &Blocking,
-    par: bool,
+    (par, force_team): (bool, bool),
 ) {
     let (m, n, k) = (spec.m, spec.n, spec.k);
     if k == 0 {
@@ -337,7 +346,15 @@ fn gemm_one<K: MicroKernel>(
         // No share list to allocate: a training step makes many products of a microsecond.
         return run(&whole);
     }
-    let shares = whole.split::<K>(rayon::current_num_threads());
+    let threads = rayon::current_num_threads();
+    let large_m = m > SMALL_M.max(K::MR);
+    if large_m && (force_team || team::worth_it::<K>(whole, threads)) {
+        let mut a_buf = A_BUF.take();
+        team::run::<K>(whole, (k, spec.accumulate), blk, threads.max(2), &mut a_buf);
+        A_BUF.set(a_buf);
+        return;
+    }
+    let shares = whole.split::<K>(threads);
     super::shares::run_shares(shares.len(), &|i| run(&shares[i]));
 }
 
@@ -364,23 +381,30 @@ impl<'a> Share<'a> {
     /// split 288/224, so one of two threads would do 56 % of the work, while 256/256 rows split
     /// evenly; and a 300-column layer splits 192/108 by panels but 160/140 by grains.
     fn split<K: MicroKernel>(self, threads: usize) -> Vec<Share<'a>> {
-        if threads <= 1 {
-            return vec![self];
-        }
-        let row_ranges = |parts: usize| blocks(self.m, self.m.div_ceil(K::MR).div_ceil(parts) * K::MR, K::MR);
-        let col_ranges =
-            |parts: usize| blocks(self.n, self.n.div_ceil(K::NR_GRAIN).div_ceil(parts) * K::NR_GRAIN, K::NR_GRAIN);
+        let (rows, cols) = self.grid::<K>(threads);
+        self.row_ranges::<K>(rows)
+            .flat_map(|(i0, m)| self.col_ranges::<K>(cols).map(move |(j0, n)| self.rows(i0, m).columns(j0, n)))
+            .collect()
+    }
+
+    /// The `rows × cols` grid of [`Share::split`].
+    fn grid<K: MicroKernel>(self, threads: usize) -> (usize, usize) {
         let busiest = |rows: usize, cols: usize| -> usize {
-            let row_max = row_ranges(rows).map(|(_, len)| len).max().unwrap_or(0);
-            col_ranges(cols).map(|(_, len)| share_cost::<K>(row_max, len)).max().unwrap_or(0)
+            let row_max = self.row_ranges::<K>(rows).map(|(_, len)| len).max().unwrap_or(0);
+            self.col_ranges::<K>(cols).map(|(_, len)| share_cost::<K>(row_max, len)).max().unwrap_or(0)
         };
         let grids = (1..=threads).rev().filter(|rows| threads.is_multiple_of(*rows)).map(|rows| (rows, threads / rows));
-        let Some((rows, cols)) = grids.min_by_key(|&(rows, cols)| busiest(rows, cols)) else {
-            return vec![self];
-        };
-        row_ranges(rows)
-            .flat_map(|(i0, m)| col_ranges(cols).map(move |(j0, n)| self.rows(i0, m).columns(j0, n)))
-            .collect()
+        grids.min_by_key(|&(rows, cols)| busiest(rows, cols)).unwrap_or((1, 1))
+    }
+
+    /// Row ranges (whole A panels) for `parts` shares.
+    fn row_ranges<K: MicroKernel>(self, parts: usize) -> impl Iterator<Item = (usize, usize)> {
+        blocks(self.m, self.m.div_ceil(K::MR).div_ceil(parts) * K::MR, K::MR)
+    }
+
+    /// Column ranges (whole grains, see [`MicroKernel::NR_GRAIN`]) for `parts` shares.
+    fn col_ranges<K: MicroKernel>(self, parts: usize) -> impl Iterator<Item = (usize, usize)> {
+        blocks(self.n, self.n.div_ceil(K::NR_GRAIN).div_ceil(parts) * K::NR_GRAIN, K::NR_GRAIN)
     }
 
     /// Columns `j0 .. j0 + cols` of this share.
@@ -415,43 +439,70 @@ impl<'a> Share<'a> {
         a_buf: &mut Vec<f32>,
         b_buf: &mut Vec<f32>,
     ) {
-        // Depth blocks a multiple of 16 floats keep every packed panel 64-byte aligned. The same
-        // depth blocking for every m (and every share) keeps each output's summation order
-        // independent of how many rows the product has and of the thread split, so a row
-        // computed alone or in a batch of 256 is bit-identical (what makes transfer's
-        // frozen-feature cache reproduce the uncached run exactly).
-        let depth_blocks = || blocks(k, blk.kc, 16);
-        // A shallow depth block leaves room in L2 for a wider B block: keep its bytes constant, so
-        // a small-k product (the `Gᵀ·X` weight gradient) is not cut into many short column blocks.
-        let col_blocks = |kc: usize| blocks(self.n, (blk.nc * blk.kc / kc).next_multiple_of(K::NR), K::NR);
-        let block = |pc: usize, kc: usize, (jc, nc): (usize, usize)| Block {
-            share: *self,
-            pc,
-            kc,
-            jc,
-            nc,
-            load_c: accumulate || pc > 0,
-            last_depth: pc + kc == k,
-        };
         if self.m <= SMALL_M.max(K::MR) {
-            for (pc, kc) in depth_blocks() {
-                for cols in col_blocks(kc) {
-                    block(pc, kc, cols).small_m::<K>(a_buf, b_buf);
+            for (pc, kc) in depth_blocks(k, blk) {
+                for cols in self.col_blocks::<K>(kc, blk) {
+                    self.block(pc, kc, cols, k, accumulate).small_m::<K>(a_buf, b_buf);
                 }
             }
         } else {
-            // BLIS order: each A block is packed once (during the first column block's sweep)
-            // and reused for every column block; B blocks are packed once per row block, which
-            // is rare because row blocks are large.
-            for rows in blocks(self.m, blk.mc, K::MR) {
-                for (pc, kc) in depth_blocks() {
-                    for (q, cols) in col_blocks(kc).enumerate() {
-                        block(pc, kc, cols).large_m::<K>(a_buf, b_buf, rows, q == 0, blk.in_place_span);
-                    }
-                }
+            for LargeBlock { block, rows, first_col_block } in self.large_m_blocks::<K>(k, accumulate, *blk) {
+                block.large_m::<K>(a_buf, b_buf, rows, first_col_block, blk.in_place_span);
             }
         }
     }
+
+    /// The large-m loop nest's blocks in the order they run.
+    ///
+    /// BLIS order: each A block is packed once (during the first column block's sweep) and
+    /// reused for every column block; B blocks are packed once per row block, which is rare
+    /// because row blocks are large.
+    fn large_m_blocks<K: MicroKernel>(
+        self,
+        k: usize,
+        accumulate: bool,
+        blk: Blocking,
+    ) -> impl Iterator<Item = LargeBlock<'a>> {
+        blocks(self.m, blk.mc, K::MR).flat_map(move |rows| {
+            depth_blocks(k, &blk).flat_map(move |(pc, kc)| {
+                self.col_blocks::<K>(kc, &blk).enumerate().map(move |(q, cols)| LargeBlock {
+                    block: self.block(pc, kc, cols, k, accumulate),
+                    rows,
+                    first_col_block: q == 0,
+                })
+            })
+        })
+    }
+
+    /// Column blocks for depth blocks of `kc`. A shallow depth block leaves room in L2 for a
+    /// wider B block: keep its bytes constant, so a small-k product (the `Gᵀ·X` weight gradient)
+    /// is not cut into many short column blocks.
+    fn col_blocks<K: MicroKernel>(&self, kc: usize, blk: &Blocking) -> impl Iterator<Item = (usize, usize)> {
+        blocks(self.n, (blk.nc * blk.kc / kc).next_multiple_of(K::NR), K::NR)
+    }
+
+    /// The block of this share at depth `pc .. pc + kc` and columns `jc .. jc + nc`.
+    fn block(self, pc: usize, kc: usize, (jc, nc): (usize, usize), k: usize, accumulate: bool) -> Block<'a> {
+        Block { share: self, pc, kc, jc, nc, load_c: accumulate || pc > 0, last_depth: pc + kc == k }
+    }
+}
+
+/// Depth blocks of a `k`-deep product. Multiples of 16 floats keep every packed panel 64-byte
+/// aligned. The same depth blocking for every m (and every share or team task) keeps each
+/// output's summation order independent of how many rows the product has and of the thread
+/// split, so a row computed alone or in a batch of 256 is bit-identical (what makes transfer's
+/// frozen-feature cache reproduce the uncached run exactly).
+fn depth_blocks(k: usize, blk: &Blocking) -> impl Iterator<Item = (usize, usize)> {
+    blocks(k, blk.kc, 16)
+}
+
+/// One block of the large-m loop nest: its rows of A `(ic, mc)`, and whether it is the first
+/// column block of its depth block (the one that packs A).
+#[derive(Clone, Copy)]
+struct LargeBlock<'a> {
+    block: Block<'a>,
+    rows: (usize, usize),
+    first_col_block: bool,
 }
 
 /// Adds `bias` (when given) to one output row, then applies the ReLU (when `relu`), which
@@ -601,11 +652,6 @@ impl Block<'_> {
 
     /// Large m, rows `ic .. ic + mc`: pack the B block, then sweep each A panel (packed when
     /// `pack_a` is set, i.e. during the first column block) across every B panel of the block.
-    ///
-    /// Row-major B whose block spans little memory is not packed: its full panels are read in
-    /// place (only the edge panel is packed). Packing such a block would copy it once to save
-    /// nothing, since it stays in L2 either way; a block whose rows lie far apart is packed, as
-    /// its rows would map onto few cache sets.
     fn large_m<K: MicroKernel>(
         &self,
         a_buf: &mut Vec<f32>,
@@ -614,17 +660,59 @@ impl Block<'_> {
         pack_a: bool,
         in_place_span: usize,
     ) {
-        let (kc, tiles_m, tiles_n) = (self.kc, mc.div_ceil(K::MR), self.nc.div_ceil(K::NR));
-        let b = self.share.b;
-        let in_place = !b.trans && kc * b.ld <= in_place_span;
-        let b_pack = aligned(b_buf, tiles_n * kc * K::NR);
+        let (tiles_m, tiles_n) = (mc.div_ceil(K::MR), self.nc.div_ceil(K::NR));
+        let in_place = self.reads_b_in_place(in_place_span);
+        let b_pack = aligned(b_buf, tiles_n * self.kc * K::NR);
+        self.pack_b_panels::<K>(b_pack, 0..tiles_n, in_place);
+        // The packed A block stays in `a_buf` between the column blocks of one depth block.
+        let a_pack = aligned(a_buf, if self.packs_a::<K>() { tiles_m * self.kc * K::MR } else { 0 });
+        self.sweep::<K>(ic, 0..tiles_m, a_pack, pack_a, b_pack, in_place);
+    }
+
+    /// Whether the large-m path packs A panels: unless the kernel reads row-major A in place.
+    fn packs_a<K: MicroKernel>(&self) -> bool {
+        !K::READS_A_IN_PLACE || self.share.a.trans
+    }
+
+    /// Whether the large-m path reads this block's full B panels in place.
+    ///
+    /// Row-major B whose block spans little memory is not packed: its full panels are read in
+    /// place (only the edge panel is packed). Packing such a block would copy it once to save
+    /// nothing, since it stays in L2 either way; a block whose rows lie far apart is packed, as
+    /// its rows would map onto few cache sets.
+    fn reads_b_in_place(&self, in_place_span: usize) -> bool {
+        !self.share.b.trans && self.kc * self.share.b.ld <= in_place_span
+    }
+
+    /// Packs B panels `panels` of this block into `dst` (`panels.len()` packed panels, the first
+    /// of them panel `panels.start`), or with `in_place` only the edge panel, if it is among them.
+    fn pack_b_panels<K: MicroKernel>(&self, dst: &mut [f32], panels: Range<usize>, in_place: bool) {
+        let (kc, tiles_n) = (self.kc, self.nc.div_ceil(K::NR));
         if !in_place {
-            K::pack_b_block(b_pack, b, (self.pc, kc), (self.jc, self.nc));
-        } else if !self.nc.is_multiple_of(K::NR) {
+            let j0 = panels.start * K::NR;
+            let cols = (panels.end * K::NR).min(self.nc) - j0;
+            K::pack_b_block(dst, self.share.b, (self.pc, kc), (self.jc + j0, cols));
+        } else if !self.nc.is_multiple_of(K::NR) && panels.contains(&(tiles_n - 1)) {
             let (j0, cols) = self.panel_cols::<K>(tiles_n - 1);
-            K::pack_b(&mut b_pack[(tiles_n - 1) * kc * K::NR..], b, self.pc, kc, j0, cols);
+            let edge = &mut dst[(tiles_n - 1 - panels.start) * kc * K::NR..];
+            K::pack_b(edge, self.share.b, self.pc, kc, j0, cols);
         }
-        let b_pack = &*b_pack;
+    }
+
+    /// Runs A panels `panels` (counted from row `ic`) across every B panel of the block, `b_pack`
+    /// holding the block's packed B panels (see [`Block::pack_b_panels`]). When A is packed,
+    /// `a_pack` holds those A panels in order, packed here first when `pack_a` is set.
+    fn sweep<K: MicroKernel>(
+        &self,
+        ic: usize,
+        panels: Range<usize>,
+        a_pack: &mut [f32],
+        pack_a: bool,
+        b_pack: &[f32],
+        in_place: bool,
+    ) {
+        let (kc, tiles_n) = (self.kc, self.nc.div_ceil(K::NR));
+        let b = self.share.b;
         let panel = |jr: usize| {
             let (j0, cols) = self.panel_cols::<K>(jr);
             if in_place && cols == K::NR {
@@ -633,10 +721,9 @@ impl Block<'_> {
                 (b_pack[jr * kc * K::NR..].as_ptr(), K::NR)
             }
         };
-        // The packed A block stays in `a_buf` between the column blocks of one depth block.
         let a = self.share.a;
-        if K::READS_A_IN_PLACE && !a.trans {
-            for ir in 0..tiles_m {
+        if !self.packs_a::<K>() {
+            for ir in panels {
                 let rows = self.panel_rows::<K>(ic, ir);
                 let a_rows = (a.data[rows.0 * a.ld + self.pc..].as_ptr(), Some(a.ld));
                 for jr in 0..tiles_n {
@@ -645,8 +732,7 @@ impl Block<'_> {
             }
             return;
         }
-        let a_pack = aligned(a_buf, tiles_m * kc * K::MR);
-        for (ir, a_panel) in a_pack.chunks_mut(kc * K::MR).enumerate() {
+        for (ir, a_panel) in panels.zip(a_pack.chunks_mut(kc * K::MR)) {
             let rows = self.panel_rows::<K>(ic, ir);
             if pack_a {
                 K::pack_a(a_panel, a, rows.0, rows.1, self.pc, kc);

@@ -258,3 +258,73 @@ fn thread_shares_cover_the_output_once_and_balance_it() {
     let cells = cover::<kernel_avx512::Avx512>(8, 300, 2);
     assert!(cells.iter().all(|&(_, _, _, n)| n.abs_diff(150) <= 16), "{cells:?}");
 }
+
+#[test]
+fn teams_of_any_size_match_the_reference() {
+    // Tall enough for several groups per thread; with tiny blocks, many row, depth and column
+    // blocks (group sweeps wait on the block before, A panels are packed in the first column
+    // block and reused in the others); B read in place and packed; in pools of one thread (the
+    // caller sweeps every group alone) up to four.
+    for threads in 1..=4 {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
+        pool.install(|| {
+            for isa in available() {
+                for &(m, n, k) in &[(200, 61, 45), (131, 100, 70), (97, 9, 130)] {
+                    for (ta, tb) in TRANSPOSES {
+                        for acc in [false, true] {
+                            let s = spec(1, m, n, k, ta, tb, acc);
+                            let tiny = tiny_blocking(isa);
+                            for blocking in [None, Some(tiny), Some(Blocking { in_place_span: usize::MAX, ..tiny })] {
+                                check(s, Config { isa, blocking, threads: Threads::Team });
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[test]
+fn a_team_gives_the_same_bits_as_one_thread() {
+    // Each tile is summed in the same order whichever thread sweeps it (what keeps transfer's
+    // feature cache exact).
+    for isa in available() {
+        let s = spec(1, 257, 300, 784, false, true, false);
+        let (a, b) = (values(s.m * s.k, 1), values(s.k * s.n, 2));
+        let run = |threads| {
+            let mut out = vec![0.0; s.m * s.n];
+            gemm_with(&a, &b, Epilogue::default(), &mut out, s, Config { isa, blocking: None, threads });
+            out
+        };
+        let single = run(Threads::Single);
+        for _ in 0..3 {
+            assert!(run(Threads::Team) == single, "{isa:?}");
+        }
+    }
+}
+
+#[test]
+fn products_with_many_rows_split_by_rows_run_as_teams() {
+    use kernel_avx512::Avx512;
+    let share = |m: usize, n: usize| {
+        let a: &'static [f32] = Vec::leak(vec![0.0; m * 4]);
+        let b: &'static [f32] = Vec::leak(vec![0.0; 4 * n]);
+        Share {
+            a: MatRef { data: a, ld: 4, trans: false },
+            b: MatRef { data: b, ld: n, trans: false },
+            epi: Epilogue::default(),
+            out: OutPtr(std::ptr::null_mut()),
+            ldc: n,
+            m,
+            n,
+        }
+    };
+    // The batch-256 layer forward and a 1024² product: rows split, and enough A panels.
+    assert!(team::worth_it::<Avx512>(share(256, 300), 2));
+    assert!(team::worth_it::<Avx512>(share(1024, 1024), 2));
+    // Too few panels per thread, a single thread, and a product the split cuts by columns.
+    assert!(!team::worth_it::<Avx512>(share(120, 300), 2));
+    assert!(!team::worth_it::<Avx512>(share(1024, 1024), 1));
+    assert!(!team::worth_it::<Avx512>(share(300, 784), 2));
+}
