@@ -663,7 +663,7 @@ impl Block<'_> {
         let (tiles_m, tiles_n) = (mc.div_ceil(K::MR), self.nc.div_ceil(K::NR));
         let in_place = self.reads_b_in_place(in_place_span);
         let b_pack = aligned(b_buf, tiles_n * self.kc * K::NR);
-        self.pack_b_panels::<K>(b_pack, 0..tiles_n, in_place);
+        self.pack_b_panels::<K>(b_pack, in_place);
         // The packed A block stays in `a_buf` between the column blocks of one depth block.
         let a_pack = aligned(a_buf, if self.packs_a::<K>() { tiles_m * self.kc * K::MR } else { 0 });
         self.sweep::<K>(ic, 0..tiles_m, a_pack, pack_a, b_pack, in_place);
@@ -684,18 +684,14 @@ impl Block<'_> {
         !self.share.b.trans && self.kc * self.share.b.ld <= in_place_span
     }
 
-    /// Packs B panels `panels` of this block into `dst` (`panels.len()` packed panels, the first
-    /// of them panel `panels.start`), or with `in_place` only the edge panel, if it is among them.
-    fn pack_b_panels<K: MicroKernel>(&self, dst: &mut [f32], panels: Range<usize>, in_place: bool) {
+    /// Packs this block's B panels into `dst`, or with `in_place` only the edge panel.
+    fn pack_b_panels<K: MicroKernel>(&self, dst: &mut [f32], in_place: bool) {
         let (kc, tiles_n) = (self.kc, self.nc.div_ceil(K::NR));
         if !in_place {
-            let j0 = panels.start * K::NR;
-            let cols = (panels.end * K::NR).min(self.nc) - j0;
-            K::pack_b_block(dst, self.share.b, (self.pc, kc), (self.jc + j0, cols));
-        } else if !self.nc.is_multiple_of(K::NR) && panels.contains(&(tiles_n - 1)) {
+            K::pack_b_block(dst, self.share.b, (self.pc, kc), (self.jc, self.nc));
+        } else if !self.nc.is_multiple_of(K::NR) {
             let (j0, cols) = self.panel_cols::<K>(tiles_n - 1);
-            let edge = &mut dst[(tiles_n - 1 - panels.start) * kc * K::NR..];
-            K::pack_b(edge, self.share.b, self.pc, kc, j0, cols);
+            K::pack_b(&mut dst[(tiles_n - 1) * kc * K::NR..], self.share.b, self.pc, kc, j0, cols);
         }
     }
 

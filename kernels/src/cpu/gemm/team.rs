@@ -131,7 +131,7 @@ impl Team<'_> {
                 let tiles_n = large.block.nc.div_ceil(K::NR);
                 let b_pack = aligned(b_buf, tiles_n * large.block.kc * K::NR);
                 if !packed {
-                    large.block.pack_b_panels::<K>(b_pack, 0..tiles_n, self.in_place[step]);
+                    large.block.pack_b_panels::<K>(b_pack, self.in_place[step]);
                     packed = true;
                 }
                 if !self.sweep::<K>(step, group, b_pack) {
