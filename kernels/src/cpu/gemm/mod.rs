@@ -347,8 +347,7 @@ fn gemm_one<K: MicroKernel>(
         return run(&whole);
     }
     let threads = rayon::current_num_threads();
-    let large_m = m > SMALL_M.max(K::MR);
-    if large_m && (force_team || team::worth_it::<K>(whole, threads)) {
+    if whole.is_large_m::<K>() && (force_team || team::worth_it::<K>(whole, threads)) {
         let mut a_buf = A_BUF.take();
         team::run::<K>(whole, (k, spec.accumulate), blk, threads.max(2), &mut a_buf);
         A_BUF.set(a_buf);
@@ -439,7 +438,7 @@ impl<'a> Share<'a> {
         a_buf: &mut Vec<f32>,
         b_buf: &mut Vec<f32>,
     ) {
-        if self.m <= SMALL_M.max(K::MR) {
+        if !self.is_large_m::<K>() {
             for (pc, kc) in depth_blocks(k, blk) {
                 for cols in self.col_blocks::<K>(kc, blk) {
                     self.block(pc, kc, cols, k, accumulate).small_m::<K>(a_buf, b_buf);
@@ -450,6 +449,11 @@ impl<'a> Share<'a> {
                 block.large_m::<K>(a_buf, b_buf, rows, first_col_block, blk.in_place_span);
             }
         }
+    }
+
+    /// Whether this share takes the large-m path (else the small-m one, see the module notes).
+    fn is_large_m<K: MicroKernel>(&self) -> bool {
+        self.m > SMALL_M.max(K::MR)
     }
 
     /// The large-m loop nest's blocks in the order they run.

@@ -51,8 +51,8 @@ unsafe impl Sync for SharedBuf {}
 /// The state that a team's threads share for one product.
 struct Team<'a> {
     blocks: Vec<LargeBlock<'a>>,
-    /// Per block: whether its full B panels are read in place.
-    in_place: Vec<bool>,
+    /// See [`Blocking::in_place_span`].
+    in_place_span: usize,
     /// Per group: blocks whose sweep of it has been claimed, and finished. Every block holds
     /// every group, as all row blocks but the last have the same number of panels, and the
     /// last no more.
@@ -86,7 +86,7 @@ pub(super) fn run<K: MicroKernel>(
     let a_region = if first.block.packs_a::<K>() { group_panels * kc_max * K::MR } else { 0 };
     let counters = || (0..max_groups).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>();
     let team = Team {
-        in_place: blocks.iter().map(|b| b.block.reads_b_in_place(blk.in_place_span)).collect(),
+        in_place_span: blk.in_place_span,
         claimed: counters(),
         progress: counters(),
         failed: AtomicBool::new(false),
@@ -128,10 +128,9 @@ impl Team<'_> {
                 if claim.is_err() {
                     continue;
                 }
-                let tiles_n = large.block.nc.div_ceil(K::NR);
-                let b_pack = aligned(b_buf, tiles_n * large.block.kc * K::NR);
+                let b_pack = aligned(b_buf, large.block.nc.div_ceil(K::NR) * large.block.kc * K::NR);
                 if !packed {
-                    large.block.pack_b_panels::<K>(b_pack, self.in_place[step]);
+                    large.block.pack_b_panels::<K>(b_pack, large.block.reads_b_in_place(self.in_place_span));
                     packed = true;
                 }
                 if !self.sweep::<K>(step, group, b_pack) {
@@ -153,7 +152,8 @@ impl Team<'_> {
         // SAFETY: this group's region of the A buffer (empty when A is read in place); see
         // `SharedBuf`.
         let a_pack = unsafe { std::slice::from_raw_parts_mut(self.a_buf.0.add(group * self.a_region), self.a_region) };
-        block.sweep::<K>(rows.0, panels, a_pack, first_col_block, b_pack, self.in_place[step]);
+        let in_place = block.reads_b_in_place(self.in_place_span);
+        block.sweep::<K>(rows.0, panels, a_pack, first_col_block, b_pack, in_place);
         self.progress[group].store(step + 1, Ordering::Release);
         true
     }
