@@ -6,7 +6,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::pack::{pack_a, pack_b, pack_b_block, pack_b_trans_region, zero_columns, MatRef};
+use super::pack::{pack_a, pack_b, pack_b_block, MatRef};
 use super::{MicroKernel, Tile};
 
 /// The AVX2 + FMA kernel; only run when both features were detected.
@@ -101,33 +101,36 @@ unsafe fn kernel<const A_IN_PLACE: bool>(t: &Tile) {
     }
 }
 
-/// [`pack_b`] for B stored `[n, k]`: full `8 × 8` blocks are transposed in registers (8 loads,
-/// 24 shuffles, 8 stores) instead of element by element; the depth and column edges fall back
-/// to the scalar transpose. This is the forward pass of every linear layer (`x · Wᵀ`).
+/// [`pack_b`] for B stored `[n, k]`: `8 × 8` blocks are transposed in registers (8 loads, 24
+/// shuffles, 8 stores) instead of element by element. Edge blocks too: a depth edge loads its
+/// rows masked, a column edge transposes zero rows in place of the missing ones, and a panel
+/// of at most 8 columns stores zeros in its upper half, so the whole panel is written. This is
+/// the forward pass of every linear layer (`x · Wᵀ`), and the whole of narrow products such as
+/// the `9`-wide weight gradient of a `3 × 3` single-channel convolution.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn pack_b_trans(dst: &mut [f32], b: MatRef, p0: usize, kc: usize, j0: usize, cols: usize) {
     const BLOCK: usize = 8;
     let dst = &mut dst[..kc * NR];
-    let (full_depth, full_cols) = (kc / BLOCK * BLOCK, cols / BLOCK * BLOCK);
-    for pb in (0..full_depth).step_by(BLOCK) {
-        for jb in (0..full_cols).step_by(BLOCK) {
+    for pb in (0..kc).step_by(BLOCK) {
+        let depth = (kc - pb).min(BLOCK);
+        // Lane i is loaded when its mask element has the sign bit set: i < depth.
+        let depth_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(depth as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for jb in (0..NR).step_by(BLOCK) {
             let mut r = [_mm256_setzero_ps(); BLOCK];
-            for (jj, row) in r.iter_mut().enumerate() {
-                let src = &b.data[(j0 + jb + jj) * b.ld + p0 + pb..][..BLOCK];
-                // SAFETY: `src` holds exactly 8 floats.
-                *row = unsafe { _mm256_loadu_ps(src.as_ptr()) };
+            for (jj, row) in r.iter_mut().enumerate().take(cols.saturating_sub(jb).min(BLOCK)) {
+                let src = &b.data[(j0 + jb + jj) * b.ld + p0 + pb..][..depth];
+                // SAFETY: the lanes `depth_mask` enables are exactly `src`'s `depth` floats;
+                // masked-off lanes are not read and cannot fault.
+                *row = unsafe { _mm256_maskload_ps(src.as_ptr(), depth_mask) };
             }
-            for (pp, row) in transpose8(r).iter().enumerate() {
+            for (pp, row) in transpose8(r).iter().enumerate().take(depth) {
                 let d = &mut dst[(pb + pp) * NR + jb..][..BLOCK];
                 // SAFETY: `d` holds exactly 8 floats.
                 unsafe { _mm256_storeu_ps(d.as_mut_ptr(), *row) };
             }
         }
     }
-    pack_b_trans_region::<NR>(dst, b, p0, 0..full_depth, j0, full_cols..cols);
-    pack_b_trans_region::<NR>(dst, b, p0, full_depth..kc, j0, 0..cols);
-    zero_columns::<NR>(dst, cols);
 }
 
 /// Transposes an 8 × 8 block held as 8 row vectors: unpack pairs of floats, shuffle pairs of
@@ -218,7 +221,9 @@ mod tests {
         let (n, k) = (29, 45);
         let data: Vec<f32> = (0..n * k).map(|i| i as f32).collect();
         let b = MatRef { data: &data, ld: k, trans: true };
-        for (p0, kc, j0, cols) in [(0, 45, 0, 16), (3, 35, 5, 16), (0, 8, 0, 8), (1, 40, 13, 13), (0, 7, 2, 11)] {
+        let panels = [(0, 45, 0, 16), (3, 35, 5, 16), (0, 8, 0, 8), (1, 40, 13, 13), (0, 7, 2, 11)];
+        let narrow = [(0, 45, 0, 9), (2, 37, 20, 9), (0, 5, 1, 1), (1, 17, 3, 3)];
+        for (p0, kc, j0, cols) in panels.into_iter().chain(narrow) {
             let mut simd = vec![f32::NAN; kc * NR];
             let mut scalar = vec![f32::NAN; kc * NR];
             // SAFETY: avx2 was detected above.

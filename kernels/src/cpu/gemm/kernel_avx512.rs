@@ -9,7 +9,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::pack::{pack_a, pack_b_block, pack_b_trans_region, zero_columns, MatRef};
+use super::pack::{pack_a, pack_b_block, MatRef};
 use super::{MicroKernel, Tile};
 
 /// The AVX-512F kernel; only run when avx512f was detected.
@@ -248,34 +248,37 @@ fn pack_b_block_zmm(dst: &mut [f32], b: MatRef, depth: (usize, usize), columns: 
     pack_b_block::<NR>(dst, b, depth, columns, <Avx512 as MicroKernel>::pack_b);
 }
 
-/// [`pack_b`] into `W`-wide panels for B stored `[n, k]`: full `16 × 16` blocks are transposed in registers (16
-/// loads, 64 shuffles, 16 stores), which is several times faster than the scalar transpose; the
-/// depth and column edges fall back to it. This is the forward pass of every linear layer
-/// (`x · Wᵀ`), so it matters when the batch is small and packing is a large share of the work.
+/// [`pack_b`] into `W`-wide panels for B stored `[n, k]`: `16 × 16` blocks are transposed in
+/// registers (16 loads, 64 shuffles, 16 stores), several times faster than a scalar transpose.
+/// Edge blocks are transposed the same way: a depth edge loads its rows masked, a column edge
+/// transposes zero rows in place of the missing ones, so its padding lanes come out as zeros.
+/// Lanes past the 16-lane group holding the last column are left as they were: the kernel
+/// runs `cols.div_ceil(16)` vectors wide and never reads them. This is the forward pass of
+/// every linear layer (`x · Wᵀ`), and with narrow B (the `9`-wide weight gradient of a
+/// `3 × 3` single-channel convolution) the edges are the whole panel.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn pack_b_trans<const W: usize>(dst: &mut [f32], b: MatRef, p0: usize, kc: usize, j0: usize, cols: usize) {
     let dst = &mut dst[..kc * W];
-    let (full_depth, full_cols) = (kc / LANES * LANES, cols / LANES * LANES);
-    for pb in (0..full_depth).step_by(LANES) {
-        for jb in (0..full_cols).step_by(LANES) {
+    for pb in (0..kc).step_by(LANES) {
+        let depth = (kc - pb).min(LANES);
+        let depth_mask = ((1u32 << depth) - 1) as __mmask16;
+        for jb in (0..cols).step_by(LANES) {
             let mut r = [_mm512_setzero_ps(); LANES];
-            for (jj, row) in r.iter_mut().enumerate() {
-                let src = &b.data[(j0 + jb + jj) * b.ld + p0 + pb..][..LANES];
-                // SAFETY: `src` holds exactly 16 floats.
-                *row = unsafe { _mm512_loadu_ps(src.as_ptr()) };
+            for (jj, row) in r.iter_mut().enumerate().take((cols - jb).min(LANES)) {
+                let src = &b.data[(j0 + jb + jj) * b.ld + p0 + pb..][..depth];
+                // SAFETY: the lanes `depth_mask` enables are exactly `src`'s `depth` floats;
+                // masked-off lanes are neither read nor able to fault.
+                *row = unsafe { _mm512_maskz_loadu_ps(depth_mask, src.as_ptr()) };
             }
             let r = transpose16(r);
-            for (pp, row) in r.iter().enumerate() {
+            for (pp, row) in r.iter().enumerate().take(depth) {
                 let d = &mut dst[(pb + pp) * W + jb..][..LANES];
-                // SAFETY: `d` holds exactly 16 floats.
+                // SAFETY: `d` holds exactly 16 floats (`jb + 16 <= W`: W is a multiple of 16).
                 unsafe { _mm512_storeu_ps(d.as_mut_ptr(), *row) };
             }
         }
     }
-    pack_b_trans_region::<W>(dst, b, p0, 0..full_depth, j0, full_cols..cols);
-    pack_b_trans_region::<W>(dst, b, p0, full_depth..kc, j0, 0..cols);
-    zero_columns::<W>(dst, cols);
 }
 
 /// [`pack_b`] into `W`-wide panels for B stored `[k, n]`: each depth step is `W / 16` masked
@@ -372,12 +375,19 @@ mod tests {
         let (n, k) = (53, 70);
         let data: Vec<f32> = (0..n * k).map(|i| i as f32).collect();
         let b = MatRef { data: &data, ld: k, trans: true };
-        for (p0, kc, j0, cols) in [(0, 70, 0, 48), (3, 35, 5, 48), (0, 16, 0, 16), (1, 50, 40, 13), (0, 7, 2, 33)] {
+        // The lanes the kernel reads: every row's 16-lane groups up to the last column's.
+        fn read_lanes<const W: usize>(panel: &[f32], cols: usize) -> Vec<f32> {
+            panel.chunks_exact(W).flat_map(|row| row[..cols.next_multiple_of(LANES)].to_vec()).collect()
+        }
+        let narrow = [(0, 70, 0, 9), (2, 37, 44, 9), (0, 5, 1, 1), (1, 17, 3, 16), (0, 33, 7, 20)];
+        let panels = [(0, 70, 0, 48), (3, 35, 5, 48), (0, 16, 0, 16), (1, 50, 40, 13), (0, 7, 2, 33)];
+        for (p0, kc, j0, cols) in panels.into_iter().chain(narrow) {
             let mut simd = vec![f32::NAN; kc * NR];
             let mut scalar = vec![f32::NAN; kc * NR];
             // SAFETY: avx512f was detected above.
             unsafe { pack_b_trans::<NR>(&mut simd, b, p0, kc, j0, cols) };
             pack_b::<NR>(&mut scalar, b, p0, kc, j0, cols);
+            let (simd, scalar) = (read_lanes::<NR>(&simd, cols), read_lanes::<NR>(&scalar, cols));
             assert_eq!(simd, scalar, "p0 {p0} kc {kc} j0 {j0} cols {cols}");
         }
         // Wide panels: 64 columns would overrun the 53 rows of B, so 49–53.
@@ -387,6 +397,7 @@ mod tests {
             // SAFETY: avx512f was detected above.
             unsafe { pack_b_trans::<WIDE_NR>(&mut simd, b, p0, kc, j0, cols) };
             pack_b::<WIDE_NR>(&mut scalar, b, p0, kc, j0, cols);
+            let (simd, scalar) = (read_lanes::<WIDE_NR>(&simd, cols), read_lanes::<WIDE_NR>(&scalar, cols));
             assert_eq!(simd, scalar, "wide: p0 {p0} kc {kc} j0 {j0} cols {cols}");
         }
     }
