@@ -2,11 +2,16 @@
 //!
 //! Layouts follow PyTorch: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`.
 
+mod unfold;
+
+pub use unfold::{col2im, im2col};
+
 use super::gemm::PAR_MIN_MACS;
 use super::matmul::{matmul, MatmulSpec};
 use super::{for_each_piece, worth_splitting};
 use std::cell::Cell;
 use std::thread::LocalKey;
+use unfold::im2col_strided;
 
 /// Sizes of one convolution. `oh`/`ow` are derived and checked by the caller to be positive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,10 +35,10 @@ impl Conv2dGeometry {
     pub fn out_w(&self) -> Option<usize> {
         (self.w + 2 * self.padding.1).checked_sub(self.kw).map(|v| v / self.stride.1 + 1)
     }
-    fn oh(&self) -> usize {
+    pub(crate) fn oh(&self) -> usize {
         self.out_h().expect("conv2d geometry was validated by the caller")
     }
-    fn ow(&self) -> usize {
+    pub(crate) fn ow(&self) -> usize {
         self.out_w().expect("conv2d geometry was validated by the caller")
     }
     /// Rows of the im2col matrix: `c * kh * kw`.
@@ -42,87 +47,6 @@ impl Conv2dGeometry {
     }
     pub fn flops(&self) -> u64 {
         2 * (self.n * self.o * self.oh() * self.ow() * self.patch_len()) as u64
-    }
-}
-
-/// Unfolds one image `[c, h, w]` into `cols` `[c*kh*kw, oh*ow]` (zeros where the kernel hangs
-/// over the padding).
-pub fn im2col(x: &[f32], g: &Conv2dGeometry, cols: &mut [f32]) {
-    im2col_strided(x, g, cols, g.oh() * g.ow());
-}
-
-/// [`im2col`] with rows `row_stride` floats apart, so several images can sit side by side in
-/// one matrix (image `i` of a group at column offset `i * oh * ow`).
-fn im2col_strided(x: &[f32], g: &Conv2dGeometry, cols: &mut [f32], row_stride: usize) {
-    let (oh, ow) = (g.oh(), g.ow());
-    for c in 0..g.c {
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = (c * g.kh + ki) * g.kw + kj;
-                let (lo, hi) = valid_columns(g, kj, ow);
-                for oy in 0..oh {
-                    let dst = &mut cols[row * row_stride + oy * ow..][..ow];
-                    let Some(iy) = input_row(g, oy, ki) else {
-                        dst.fill(0.0);
-                        continue;
-                    };
-                    let src = &x[(c * g.h + iy) * g.w..][..g.w];
-                    dst[..lo].fill(0.0);
-                    dst[hi..].fill(0.0);
-                    if g.stride.1 == 1 {
-                        // Contiguous: the whole valid run is one copy.
-                        dst[lo..hi].copy_from_slice(&src[lo + kj - g.padding.1..hi + kj - g.padding.1]);
-                    } else {
-                        for (ox, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
-                            *d = src[ox * g.stride.1 + kj - g.padding.1];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The input row that output row `oy` reads at kernel row `ki`, or `None` in the padding.
-fn input_row(g: &Conv2dGeometry, oy: usize, ki: usize) -> Option<usize> {
-    (oy * g.stride.0 + ki).checked_sub(g.padding.0).filter(|&iy| iy < g.h)
-}
-
-/// The output columns `lo..hi` whose kernel column `kj` lands inside the image (the rest read
-/// padding): `0 <= ox·s + kj - p < w`.
-fn valid_columns(g: &Conv2dGeometry, kj: usize, ow: usize) -> (usize, usize) {
-    let (s, p) = (g.stride.1, g.padding.1);
-    let hi = if g.w + p > kj { ((g.w + p - kj - 1) / s + 1).min(ow) } else { 0 };
-    let lo = p.saturating_sub(kj).div_ceil(s).min(hi);
-    (lo, hi)
-}
-
-/// Folds `cols` `[c*kh*kw, oh*ow]` back into one image `[c, h, w]`, adding overlapping patches:
-/// the adjoint of [`im2col`].
-pub fn col2im(cols: &[f32], g: &Conv2dGeometry, x: &mut [f32]) {
-    let (oh, ow) = (g.oh(), g.ow());
-    x.fill(0.0);
-    for c in 0..g.c {
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = (c * g.kh + ki) * g.kw + kj;
-                let (lo, hi) = valid_columns(g, kj, ow);
-                for oy in 0..oh {
-                    let Some(iy) = input_row(g, oy, ki) else { continue };
-                    let src = &cols[(row * oh + oy) * ow..][..ow];
-                    let dst = &mut x[(c * g.h + iy) * g.w..][..g.w];
-                    if g.stride.1 == 1 {
-                        // Contiguous: one vectorisable slice addition.
-                        let dst = &mut dst[lo + kj - g.padding.1..hi + kj - g.padding.1];
-                        dst.iter_mut().zip(&src[lo..hi]).for_each(|(d, s)| *d += s);
-                    } else {
-                        for ox in lo..hi {
-                            dst[ox * g.stride.1 + kj - g.padding.1] += src[ox];
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -255,55 +179,5 @@ mod tests {
         let mut out2 = vec![0.0; 4];
         conv2d_forward(&x, &[1.0; 4], None, &g2, &mut out2);
         assert_eq!(out2, [1.0, 5.0, 11.0, 28.0]);
-    }
-
-    #[test]
-    fn im2col_matches_its_definition_for_every_stride_and_padding() {
-        for (kh, kw, stride, padding) in [
-            (3, 3, (1, 1), (0, 0)),
-            (3, 2, (2, 3), (1, 2)),
-            (1, 1, (2, 2), (0, 0)),
-            (2, 4, (1, 3), (3, 1)),
-            (5, 5, (1, 1), (2, 2)),
-        ] {
-            let g = Conv2dGeometry { n: 1, c: 2, h: 6, w: 7, o: 1, kh, kw, stride, padding };
-            let x: Vec<f32> = (0..2 * 6 * 7).map(|v| v as f32 + 1.0).collect();
-            let (oh, ow) = (g.oh(), g.ow());
-            let mut cols = vec![f32::NAN; g.patch_len() * oh * ow];
-            im2col(&x, &g, &mut cols);
-            for c in 0..2 {
-                for ki in 0..kh {
-                    for kj in 0..kw {
-                        for oy in 0..oh {
-                            for ox in 0..ow {
-                                let iy = (oy * stride.0 + ki) as isize - padding.0 as isize;
-                                let ix = (ox * stride.1 + kj) as isize - padding.1 as isize;
-                                let inside = (0..6).contains(&iy) && (0..7).contains(&ix);
-                                let want = if inside { x[(c * 6 + iy as usize) * 7 + ix as usize] } else { 0.0 };
-                                let got = cols[(((c * kh + ki) * kw + kj) * oh + oy) * ow + ox];
-                                assert_eq!(got, want, "{g:?} c{c} k({ki},{kj}) o({oy},{ox})");
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn col2im_is_the_adjoint_of_im2col() {
-        for (kh, kw, stride, padding) in [(3, 2, (2, 1), (1, 0)), (3, 2, (2, 3), (1, 2)), (2, 4, (1, 3), (3, 1))] {
-            let g = Conv2dGeometry { n: 1, c: 2, h: 5, w: 4, o: 1, kh, kw, stride, padding };
-            let x: Vec<f32> = (0..40).map(|v| (v as f32 * 0.7).sin()).collect();
-            let cols_len = g.patch_len() * g.oh() * g.ow();
-            let c: Vec<f32> = (0..cols_len).map(|v| (v as f32 * 0.3).cos()).collect();
-            let mut ix = vec![0.0; cols_len];
-            im2col(&x, &g, &mut ix);
-            let mut ct = vec![0.0; 40];
-            col2im(&c, &g, &mut ct);
-            let lhs: f32 = ix.iter().zip(&c).map(|(a, b)| a * b).sum();
-            let rhs: f32 = x.iter().zip(&ct).map(|(a, b)| a * b).sum();
-            assert!((lhs - rhs).abs() < 1e-4, "{g:?}: {lhs} vs {rhs}");
-        }
     }
 }
