@@ -58,6 +58,14 @@ pub trait Module: Send + Sync {
         false
     }
 
+    /// Whether `self(relu(x))` equals `relu(self(x))` exactly, in values and in gradients (max
+    /// pooling: a window's first maximum is the same before and after a ReLU, NaN included).
+    /// [`Sequential`](crate::Sequential) then runs a ReLU in front of this layer after it, on
+    /// its output, which for a pool is a quarter of the values to rectify and differentiate.
+    fn commutes_with_relu(&self) -> bool {
+        false
+    }
+
     /// This module as a [`Sequential`](crate::Sequential), when it is one (to slice a named
     /// sub-model such as `features`).
     fn as_sequential(&self) -> Option<&crate::Sequential> {

@@ -145,13 +145,24 @@ fn in_layer(e: Error, name: &str, layer: &dyn Module) -> Error {
 impl Module for Sequential {
     /// Applies the layers in order. A layer followed by a ReLU runs as one op when it has a
     /// fused form ([`Module::forward_then_relu`]: a Linear layer's ReLU is applied inside its
-    /// matrix product), with the same result as running the two.
+    /// matrix product), and a ReLU followed by a layer that
+    /// [commutes with it](Module::commutes_with_relu) (max pooling) runs after that layer, on
+    /// its smaller output; both give the same result as running the layers as written.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         let mut i = 0;
         while let Some((_, layer)) = self.layers.get(i) {
-            let next_is_relu = self.layers.get(i + 1).is_some_and(|(_, next)| next.is_relu());
-            let fused = if next_is_relu { layer.forward_then_relu(&h) } else { None };
+            let next = self.layers.get(i + 1).map(|(_, next)| next);
+            if layer.is_relu() && next.is_some_and(|next| next.commutes_with_relu()) {
+                let pool = next.expect("checked just above");
+                h = pool
+                    .forward(&h)
+                    .and_then(|p| p.relu())
+                    .map_err(|e| in_layer(e, &self.name_of(i + 1), pool.as_ref()))?;
+                i += 2;
+                continue;
+            }
+            let fused = if next.is_some_and(|next| next.is_relu()) { layer.forward_then_relu(&h) } else { None };
             let step = if fused.is_some() { 2 } else { 1 };
             h = fused
                 .unwrap_or_else(|| layer.forward(&h))
