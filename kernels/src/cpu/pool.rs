@@ -55,6 +55,11 @@ pub fn max_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32], indices: &mut 
         let idx = unsafe { std::slice::from_raw_parts_mut(idx.get().add(p * oh * ow), o.len()) };
         let src = &x[p * plane_in..(p + 1) * plane_in];
         if two_by_two {
+            #[cfg(target_arch = "x86_64")]
+            if super::simd::level() == super::simd::Level::Avx512 && plane_in <= EXACT_POSITIONS {
+                // SAFETY: `simd::level` never exceeds what this CPU reported.
+                return unsafe { max_pool_2x2_avx512(src, g.w, (oh, ow), o, idx) };
+            }
             max_pool_2x2(src, g.w, (oh, ow), o, idx);
         } else {
             max_pool_windows(src, g, (oh, ow), o, idx);
@@ -106,6 +111,64 @@ fn max_pool_2x2(src: &[f32], w: usize, (oh, ow): (usize, usize), out: &mut [f32]
             let (m, i) = if take_d { (d, 3) } else { (m, i) };
             out[ox] = m;
             idx[ox] = (2 * oy * w + 2 * ox + (i & 1) + (i >> 1) * w) as f32;
+        }
+    }
+}
+
+/// Planes up to this size have every position exactly representable as an f32, so the SIMD
+/// path's float arithmetic on positions gives the scalar path's indices.
+#[cfg(target_arch = "x86_64")]
+const EXACT_POSITIONS: usize = 1 << 24;
+
+/// [`max_pool_2x2`] sixteen outputs at a time: each input row pair is loaded as 32 floats per
+/// row, split into even and odd columns (`a b` on top, `c d` below), and the scalar path's
+/// selection rule applied lane-wise with compare masks, NaN tests included, so values and
+/// indices are the same.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn max_pool_2x2_avx512(src: &[f32], w: usize, (oh, ow): (usize, usize), out: &mut [f32], idx: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    let lane = _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.);
+    let mask = |n: usize| ((1u32 << n) - 1) as __mmask16;
+    let nan = |v: __m512| _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+    let greater = |x: __m512, y: __m512| _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, y);
+    for oy in 0..oh {
+        let (top, bottom) = (&src[2 * oy * w..][..2 * ow], &src[(2 * oy + 1) * w..][..2 * ow]);
+        let (out, idx) = (&mut out[oy * ow..][..ow], &mut idx[oy * ow..][..ow]);
+        for ox in (0..ow).step_by(16) {
+            let n = (ow - ox).min(16);
+            let (first, second) = (mask((2 * n).min(16)), mask((2 * n).saturating_sub(16)));
+            // Even and odd columns of the row's 2n floats from column 2·ox.
+            let split = |row: &[f32]| {
+                let row = &row[2 * ox..][..2 * n];
+                // SAFETY: the masks enable exactly the first 2n lanes over the two vectors,
+                // all inside `row`; masked-off lanes are neither read nor able to fault.
+                let (lo, hi) = unsafe {
+                    (
+                        _mm512_maskz_loadu_ps(first, row.as_ptr()),
+                        _mm512_maskz_loadu_ps(second, row.as_ptr().wrapping_add(16)),
+                    )
+                };
+                (_mm512_permutex2var_ps(lo, even, hi), _mm512_permutex2var_ps(lo, odd, hi))
+            };
+            let ((a, b), (c, d)) = (split(top), split(bottom));
+            let take_b = !nan(a) & (greater(b, a) | nan(b));
+            let (m, at) = (_mm512_mask_blend_ps(take_b, a, b), _mm512_maskz_mov_ps(take_b, _mm512_set1_ps(1.0)));
+            let take_c = greater(c, m) | nan(c);
+            let (m, at) =
+                (_mm512_mask_blend_ps(take_c, m, c), _mm512_mask_blend_ps(take_c, at, _mm512_set1_ps(w as f32)));
+            let take_d = !nan(c) & (greater(d, m) | nan(d));
+            let (m, at) =
+                (_mm512_mask_blend_ps(take_d, m, d), _mm512_mask_blend_ps(take_d, at, _mm512_set1_ps((w + 1) as f32)));
+            // Window corner 2·oy·w + 2·(ox + lane), plus the winner's offset in the window.
+            let corner = _mm512_fmadd_ps(lane, _mm512_set1_ps(2.0), _mm512_set1_ps((2 * oy * w + 2 * ox) as f32));
+            // SAFETY: lanes below n are outputs ox..ox + n of the row, inside `out` and `idx`.
+            unsafe {
+                _mm512_mask_storeu_ps(out.as_mut_ptr().add(ox), mask(n), m);
+                _mm512_mask_storeu_ps(idx.as_mut_ptr().add(ox), mask(n), _mm512_add_ps(corner, at));
+            }
         }
     }
 }
@@ -166,11 +229,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_2x2_fast_path_matches_the_general_window_scan_with_ties_and_nans() {
-        let (h, w) = (7, 9);
-        let g = Pool2dGeometry { planes: 1, h, w, kh: 2, kw: 2, stride: (2, 2), padding: (0, 0) };
-        let (oh, ow) = g.out_hw();
-        for seed in 0..20u32 {
+    fn the_2x2_fast_paths_match_the_general_window_scan_with_ties_and_nans() {
+        for (h, w, seed) in (0..20u32).map(|s| (7, 9, s)).chain([(5, 40, 3), (4, 33, 4), (6, 64, 5), (3, 2, 6)]) {
+            let g = Pool2dGeometry { planes: 1, h, w, kh: 2, kw: 2, stride: (2, 2), padding: (0, 0) };
+            let (oh, ow) = g.out_hw();
             // Few distinct values, so ties are common, and NaNs in some windows.
             let x: Vec<f32> = (0..h * w)
                 .map(|i| {
@@ -189,6 +251,15 @@ mod tests {
             assert_eq!(fast_i, general_i, "seed {seed}");
             for (a, b) in fast.iter().zip(&general) {
                 assert!(a == b || (a.is_nan() && b.is_nan()), "seed {seed}: {a} vs {b}");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx512f") {
+                let (mut simd, mut simd_i) = (vec![f32::NAN; oh * ow], vec![f32::NAN; oh * ow]);
+                // SAFETY: avx512f was detected.
+                unsafe { max_pool_2x2_avx512(&x, w, (oh, ow), &mut simd, &mut simd_i) };
+                assert_eq!(simd_i, general_i, "avx512 {h}x{w} seed {seed}");
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&simd), bits(&fast), "avx512 {h}x{w} seed {seed}");
             }
         }
     }

@@ -109,9 +109,8 @@ mod tests {
                 } else {
                     h = net.forward(&x).expect("the model runs");
                 }
-                let bits = |t: &Tensor| -> Vec<u32> {
-                    t.to_vec().expect("reads back").iter().map(|v| v.to_bits()).collect()
-                };
+                let bits =
+                    |t: &Tensor| -> Vec<u32> { t.to_vec().expect("reads back").iter().map(|v| v.to_bits()).collect() };
                 let out = bits(&h);
                 let up = Tensor::randn(h.shape(), 0.0, 1.0, &mut Rng::new(5));
                 h.mul(&up).and_then(|p| p.sum_to(&[])).and_then(|l| l.backward()).expect("backward runs");
