@@ -153,8 +153,7 @@ impl Module for Sequential {
         let mut i = 0;
         while let Some((_, layer)) = self.layers.get(i) {
             let next = self.layers.get(i + 1).map(|(_, next)| next);
-            if layer.is_relu() && next.is_some_and(|next| next.commutes_with_relu()) {
-                let pool = next.expect("checked just above");
+            if let Some(pool) = next.filter(|next| layer.is_relu() && next.commutes_with_relu()) {
                 h = pool
                     .forward(&h)
                     .and_then(|p| p.relu())

@@ -113,14 +113,14 @@ pub(crate) fn pack_b_block<const NR: usize>(
 }
 
 /// The transposed-B part of [`pack_b`] for panel rows `depth` and panel columns `cols`:
-/// `dst[p * NR + j] = B[j0 + j][p0 + p]`. Also the scalar edge handler of SIMD packers.
+/// `dst[p * NR + j] = B[j0 + j][p0 + p]`.
 ///
 /// Blocked over depth, [`TRANS_STEP`] rows at a time, so each source read is a cache line and
 /// the destination rows being written stay in L1: a 64-wide panel's rows are 256 bytes apart,
 /// and walking a whole column of a deep panel at that stride touched only a quarter of L1's
 /// sets (`perf` put 2.7× the samples in it for the 64-wide panel of a `64 × 60 × 300` product
 /// with transposed B as for its 48-wide ones).
-pub(crate) fn pack_b_trans_region<const NR: usize>(
+fn pack_b_trans_region<const NR: usize>(
     dst: &mut [f32],
     b: MatRef,
     p0: usize,
@@ -140,7 +140,7 @@ pub(crate) fn pack_b_trans_region<const NR: usize>(
 }
 
 /// Zeroes columns `cols .. NR` of every row of a packed B panel.
-pub(crate) fn zero_columns<const NR: usize>(dst: &mut [f32], cols: usize) {
+fn zero_columns<const NR: usize>(dst: &mut [f32], cols: usize) {
     if cols < NR {
         for d in dst.chunks_exact_mut(NR) {
             d[cols..].fill(0.0);
