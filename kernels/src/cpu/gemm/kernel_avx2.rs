@@ -64,10 +64,9 @@ unsafe fn kernel<const A_IN_PLACE: bool>(t: &Tile) {
     // In place, A row `i` starts at `a + i * lda`; rows past `mr` re-read row 0, whose products
     // land in accumulators that are never stored.
     let lda = t.lda.unwrap_or(0);
-    let mut rows = [t.a; MR];
-    for (i, r) in rows.iter_mut().enumerate().take(t.mr) {
-        *r = t.a.wrapping_add(i * lda);
-    }
+    // Computed per element, not as a filled array patched in a loop: see the AVX-512 kernel.
+    let mut rows: [*const f32; MR] =
+        std::array::from_fn(|i| if i < t.mr { t.a.wrapping_add(i * lda) } else { t.a });
     // SAFETY: the `Tile` contract, passed on.
     unsafe { depth_loop::<A_IN_PLACE>(&mut acc, &mut rows, t) };
     if t.mr == MR && t.nr == NR {
