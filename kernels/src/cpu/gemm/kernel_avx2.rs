@@ -2,6 +2,8 @@
 //! B loads and six broadcasts per depth step; 15 of the 16 ymm registers are live. Like the
 //! AVX-512 kernel it reads row-major A rows in place (only transposed A is packed). Unlike it,
 //! it does not prefetch B: prefetching 0, 8, 16, 32 or 64 rows ahead timed the same at 1024³.
+//! Edge tiles store through lane masks; panels of at most 8 columns run a one-vector variant,
+//! and panels of at most 2 or 4 rows a 2- or 4-row one.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -14,11 +16,13 @@ pub(crate) struct Avx2Fma;
 
 const MR: usize = 6;
 const NR: usize = 16;
+const LANES: usize = 8;
 
 impl MicroKernel for Avx2Fma {
     const MR: usize = MR;
     const NR: usize = NR;
     const READS_A_IN_PLACE: bool = true;
+    const NR_GRAIN: usize = LANES;
 
     fn pack_a(dst: &mut [f32], a: MatRef, i0: usize, rows: usize, p0: usize, kc: usize) {
         pack_a::<MR>(dst, a, i0, rows, p0, kc);
@@ -43,10 +47,22 @@ impl MicroKernel for Avx2Fma {
         // SAFETY: `Avx2Fma` is only selected after `is_x86_feature_detected!` saw avx2 and fma
         // (see `Isa::is_available`); the pointer contract is the caller's (`Tile`).
         unsafe {
-            if t.lda.is_some() {
-                kernel::<true>(t)
-            } else {
-                kernel::<false>(t)
+            // Short edge panels (the last rows of a 10-row weight gradient) skip the broadcasts
+            // and FMAs of rows that are never stored, narrow ones (the last 4 columns of 100)
+            // the vector that would be all padding.
+            match (t.mr, t.nr <= LANES, t.lda.is_some()) {
+                (0..=2, true, false) => kernel::<2, 1, false>(t),
+                (0..=2, false, false) => kernel::<2, 2, false>(t),
+                (3..=4, true, false) => kernel::<4, 1, false>(t),
+                (3..=4, false, false) => kernel::<4, 2, false>(t),
+                (_, true, false) => kernel::<MR, 1, false>(t),
+                (_, false, false) => kernel::<MR, 2, false>(t),
+                (0..=2, true, true) => kernel::<2, 1, true>(t),
+                (0..=2, false, true) => kernel::<2, 2, true>(t),
+                (3..=4, true, true) => kernel::<4, 1, true>(t),
+                (3..=4, false, true) => kernel::<4, 2, true>(t),
+                (_, true, true) => kernel::<MR, 1, true>(t),
+                (_, false, true) => kernel::<MR, 2, true>(t),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -59,42 +75,48 @@ impl MicroKernel for Avx2Fma {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel<const A_IN_PLACE: bool>(t: &Tile) {
-    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+unsafe fn kernel<const R: usize, const V: usize, const A_IN_PLACE: bool>(t: &Tile) {
+    debug_assert!(t.mr <= R && t.nr <= V * LANES, "a tile runs on a kernel with at least its rows and columns");
+    let mut acc = [[_mm256_setzero_ps(); V]; R];
     // In place, A row `i` starts at `a + i * lda`; rows past `mr` re-read row 0, whose products
     // land in accumulators that are never stored.
     let lda = t.lda.unwrap_or(0);
     // Computed per element, not as a filled array patched in a loop: see the AVX-512 kernel.
-    let mut rows: [*const f32; MR] =
-        std::array::from_fn(|i| if i < t.mr { t.a.wrapping_add(i * lda) } else { t.a });
+    let mut rows: [*const f32; R] = std::array::from_fn(|i| if i < t.mr { t.a.wrapping_add(i * lda) } else { t.a });
     // SAFETY: the `Tile` contract, passed on.
-    unsafe { depth_loop::<A_IN_PLACE>(&mut acc, &mut rows, t) };
-    if t.mr == MR && t.nr == NR {
+    unsafe { depth_loop::<R, V, A_IN_PLACE>(&mut acc, &mut rows, t) };
+    if t.mr == R && t.nr == V * LANES {
         for (i, row) in acc.iter().enumerate() {
             for (v, &x) in row.iter().enumerate() {
-                // SAFETY: a full tile, so every row < MR and column < NR of C is in bounds.
+                // SAFETY: a full tile, so every row < R and column < V * 8 of C is in bounds.
                 unsafe {
-                    let c = t.c.add(i * t.rs_c + v * 8);
+                    let c = t.c.add(i * t.rs_c + v * LANES);
                     let x = if t.load_c { _mm256_add_ps(x, _mm256_loadu_ps(c)) } else { x };
                     _mm256_storeu_ps(c, x);
                 }
             }
         }
-    } else {
-        // Edge tile: spill the accumulators and write back only the valid rows and columns.
-        let mut tmp = [[0.0f32; NR]; MR];
-        for (row, out) in acc.iter().zip(tmp.iter_mut()) {
-            // SAFETY: each `out` row holds exactly two vectors of eight floats.
-            unsafe {
-                _mm256_storeu_ps(out.as_mut_ptr(), row[0]);
-                _mm256_storeu_ps(out.as_mut_ptr().add(8), row[1]);
+        return;
+    }
+    // Edge tile: valid rows only, each vector's valid columns through a lane mask (sign bit set
+    // for the lanes below `nr`), instead of spilling the tile and copying it float by float.
+    let first_lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let masks: [__m256i; V] = std::array::from_fn(|v| {
+        let valid = t.nr.saturating_sub(v * LANES).min(LANES) as i32;
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), first_lanes)
+    });
+    for (i, row) in acc.iter().enumerate().take(t.mr) {
+        for (v, &x) in row.iter().enumerate() {
+            if v * LANES >= t.nr {
+                break;
             }
-        }
-        for (i, row) in tmp.iter().enumerate().take(t.mr) {
-            // SAFETY: rows `< mr` and columns `< nr` of the C tile are in bounds (`Tile` contract).
-            let c = unsafe { std::slice::from_raw_parts_mut(t.c.add(i * t.rs_c), t.nr) };
-            for (cv, &v) in c.iter_mut().zip(row) {
-                *cv = if t.load_c { *cv + v } else { v };
+            // SAFETY: row `i < mr` and column `v * 8 < nr` start inside the C tile, and the mask
+            // enables only the lanes below column `nr`; masked-off lanes are neither read nor
+            // written (and cannot fault).
+            unsafe {
+                let c = t.c.add(i * t.rs_c + v * LANES);
+                let x = if t.load_c { _mm256_add_ps(x, _mm256_maskload_ps(c, masks[v])) } else { x };
+                _mm256_maskstore_ps(c, masks[v], x);
             }
         }
     }
@@ -174,19 +196,23 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn depth_loop<const A_IN_PLACE: bool>(acc: &mut [[__m256; 2]; MR], rows: &mut [*const f32; MR], t: &Tile) {
+unsafe fn depth_loop<const R: usize, const V: usize, const A_IN_PLACE: bool>(
+    acc: &mut [[__m256; V]; R],
+    rows: &mut [*const f32; R],
+    t: &Tile,
+) {
     let (mut a, mut b) = (t.a, t.b);
     let mut step = || {
         // SAFETY (every step): `a` walks `kc * MR` packed floats, or each of `rows` walks `kc`
         // floats of an in-bounds row of A; `b` walks `kc` rows of NR floats at stride `rs_b`;
         // all as the `Tile` contract promises.
         unsafe {
-            let b0 = _mm256_loadu_ps(b);
-            let b1 = _mm256_loadu_ps(b.add(8));
+            let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(b.add(v * LANES)));
             for (i, row) in acc.iter_mut().enumerate() {
                 let av = if A_IN_PLACE { _mm256_broadcast_ss(&*rows[i]) } else { _mm256_broadcast_ss(&*a.add(i)) };
-                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+                for (x, &y) in row.iter_mut().zip(&bv) {
+                    *x = _mm256_fmadd_ps(av, y, *x);
+                }
             }
             if A_IN_PLACE {
                 for r in rows.iter_mut() {

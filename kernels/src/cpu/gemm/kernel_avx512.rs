@@ -161,8 +161,7 @@ unsafe fn kernel<const R: usize, const V: usize, const A_IN_PLACE: bool>(t: &Til
     // vector store of the pointers and scalar loads of them right after, which the CPU cannot
     // forward from the store, so every tile waited on it; that cost a shallow product (depth
     // 10) about a quarter of its time.
-    let mut rows: [*const f32; R] =
-        std::array::from_fn(|i| if i < t.mr { t.a.wrapping_add(i * lda) } else { t.a });
+    let mut rows: [*const f32; R] = std::array::from_fn(|i| if i < t.mr { t.a.wrapping_add(i * lda) } else { t.a });
     // Two loops rather than a test per depth step.
     // SAFETY: the `Tile` contract, passed on.
     unsafe {
