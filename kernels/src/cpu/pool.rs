@@ -29,6 +29,11 @@ impl Pool2dGeometry {
         )
     }
 
+    /// Whether the window is the common `2 × 2`, stride 2, unpadded one, which has fast paths.
+    fn is_2x2(&self) -> bool {
+        self.kh == 2 && self.kw == 2 && self.stride == (2, 2) && self.padding == (0, 0)
+    }
+
     /// Input rows/cols covered by output (oy, ox), clipped to the image.
     fn window(&self, oy: usize, ox: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
         let y0 = (oy * self.stride.0) as isize - self.padding.0 as isize;
@@ -45,7 +50,7 @@ impl Pool2dGeometry {
 pub fn max_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32], indices: &mut [f32]) {
     let (oh, ow) = g.out_hw();
     let plane_in = g.h * g.w;
-    let two_by_two = g.kh == 2 && g.kw == 2 && g.stride == (2, 2) && g.padding == (0, 0);
+    let two_by_two = g.is_2x2();
     assert_eq!(indices.len(), out.len(), "max_pool2d: one index per output");
     let idx = SyncPtr(indices.as_mut_ptr());
     for_each_piece(out, oh * ow, worth_splitting(x.len(), PAR_MIN_ELEMS), &|p, o| {
@@ -176,13 +181,88 @@ fn max_pool_2x2_avx512(src: &[f32], w: usize, (oh, ow): (usize, usize), out: &mu
 /// Routes each output gradient to the input position that won the max.
 pub fn max_pool2d_backward(dy: &[f32], indices: &[f32], g: &Pool2dGeometry, dx: &mut [f32]) {
     let (oh, ow) = g.out_hw();
-    for_each_row(dx, g.h * g.w, |p, d| {
-        d.iter_mut().for_each(|v| *v = 0.0);
+    let plane_in = g.h * g.w;
+    for_each_row(dx, plane_in, |p, d| {
         let (gy, ix) = (&dy[p * oh * ow..(p + 1) * oh * ow], &indices[p * oh * ow..(p + 1) * oh * ow]);
+        #[cfg(target_arch = "x86_64")]
+        if g.is_2x2() && super::simd::level() == super::simd::Level::Avx512 && plane_in <= EXACT_POSITIONS {
+            // SAFETY: `simd::level` never exceeds what this CPU reported.
+            return unsafe { max_pool_2x2_backward_avx512(gy, ix, (g.h, g.w), (oh, ow), d) };
+        }
+        d.iter_mut().for_each(|v| *v = 0.0);
         for (g, &i) in gy.iter().zip(ix) {
             d[i as usize] += g;
         }
     });
+}
+
+/// [`max_pool2d_backward`] of one plane for the `2 × 2`, stride 2, unpadded window, sixteen
+/// outputs at a time. Windows do not overlap, so each input position gets its window's gradient
+/// or zero, written once: each gradient is compared against its window's four positions, and
+/// the even and odd columns interleaved back into the two rows, with no zero fill before and no
+/// scatter after. The gradient is written as `0.0 + g`, the sum the scatter makes, so the bits
+/// are the same (a `-0.0` gradient arrives as `+0.0`). (A scalar version of this was twice as
+/// slow as the zero fill and scatter, so other CPUs keep those.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn max_pool_2x2_backward_avx512(
+    dy: &[f32],
+    idx: &[f32],
+    (h, w): (usize, usize),
+    (oh, ow): (usize, usize),
+    d: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let d = &mut d[..h * w];
+    let lane = _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.);
+    // Even columns from the first vector, odd ones from the second: lanes 0–7, then 8–15.
+    let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
+    let mask = |n: usize| ((1u32 << n) - 1) as __mmask16;
+    let offsets = [0.0, 1.0, w as f32, (w + 1) as f32].map(|o| _mm512_set1_ps(o));
+    for oy in 0..oh {
+        let (top, bottom) = d[2 * oy * w..][..2 * w].split_at_mut(w);
+        for ox in (0..ow).step_by(16) {
+            let n = (ow - ox).min(16);
+            // SAFETY: lanes below n are outputs ox..ox + n of row oy, inside `dy` and `idx`;
+            // masked-off lanes are neither read nor able to fault.
+            let (g, at) = unsafe {
+                (
+                    _mm512_maskz_loadu_ps(mask(n), dy[oy * ow + ox..].as_ptr()),
+                    _mm512_maskz_loadu_ps(mask(n), idx[oy * ow + ox..].as_ptr()),
+                )
+            };
+            let g = _mm512_add_ps(_mm512_setzero_ps(), g);
+            // The winner's offset in its window; exact, as positions are below 2^24.
+            let corner = _mm512_fmadd_ps(lane, _mm512_set1_ps(2.0), _mm512_set1_ps((2 * oy * w + 2 * ox) as f32));
+            let at = _mm512_sub_ps(at, corner);
+            let [a, b, c, e] = offsets.map(|o| _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(at, o), g));
+            // The lanes past 2n hold zeros (their gradients were loaded as zeros), so the last
+            // vectors also write an odd width's uncovered last column when it falls in them.
+            let len = (w - 2 * ox).min(32);
+            let (first, second) = (mask(len.min(16)), mask(len.saturating_sub(16)));
+            for (row, even, odd) in [(&mut *top, a, b), (&mut *bottom, c, e)] {
+                let row = &mut row[2 * ox..][..len];
+                // SAFETY: the masks enable exactly the first `len` lanes over the two vectors,
+                // all inside `row`; masked-off lanes are not written.
+                unsafe {
+                    _mm512_mask_storeu_ps(row.as_mut_ptr(), first, _mm512_permutex2var_ps(even, low, odd));
+                    _mm512_mask_storeu_ps(
+                        row.as_mut_ptr().wrapping_add(16),
+                        second,
+                        _mm512_permutex2var_ps(even, high, odd),
+                    );
+                }
+            }
+        }
+        // Only when the last column lies past the last 32 lanes written.
+        if w - 2 * ((ow - 1) / 16 * 16) > 32 {
+            top[2 * ow..].fill(0.0);
+            bottom[2 * ow..].fill(0.0);
+        }
+    }
+    // An odd height leaves a last row no window covers.
+    d[2 * oh * w..].fill(0.0);
 }
 
 /// Average pooling; padding counts towards the divisor (PyTorch's `count_include_pad=True`).
@@ -260,6 +340,37 @@ mod tests {
                 assert_eq!(simd_i, general_i, "avx512 {h}x{w} seed {seed}");
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&simd), bits(&fast), "avx512 {h}x{w} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_2x2_backward_fast_path_matches_the_general_scatter() {
+        for (h, w) in [(7, 9), (5, 40), (4, 33), (6, 64), (3, 2), (2, 3), (9, 35), (3, 65), (2, 66), (5, 11)] {
+            let g = Pool2dGeometry { planes: 1, h, w, kh: 2, kw: 2, stride: (2, 2), padding: (0, 0) };
+            let (oh, ow) = g.out_hw();
+            // Winners in every corner of the windows; gradients of both signs, -0.0 and NaN.
+            let idx: Vec<f32> = (0..oh * ow)
+                .map(|o| {
+                    let (oy, ox) = (o / ow, o % ow);
+                    let at = [0, 1, w, w + 1][(o * 7 + o / 3) % 4];
+                    (2 * oy * w + 2 * ox + at) as f32
+                })
+                .collect();
+            let dy: Vec<f32> =
+                (0..oh * ow).map(|o| [1.5, -2.0, -0.0, f32::NAN, 0.25][o % 5] * (1 + o % 3) as f32).collect();
+            let mut general = vec![f32::NAN; h * w];
+            general.fill(0.0);
+            for (&gr, &i) in dy.iter().zip(&idx) {
+                general[i as usize] += gr;
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx512f") {
+                let mut simd = vec![f32::NAN; h * w];
+                // SAFETY: avx512f was detected.
+                unsafe { max_pool_2x2_backward_avx512(&dy, &idx, (h, w), (oh, ow), &mut simd) };
+                assert_eq!(bits(&simd), bits(&general), "avx512 {h}x{w}");
             }
         }
     }
