@@ -36,6 +36,22 @@ fn reduce_with(x: &[f32], split: AxisSplit, out: &mut [f32], init: f32, combine:
     });
 }
 
+/// The sum of `x`, added up in 16 interleaved partial sums and then across them. A plain fold
+/// cannot be vectorised (each add waits for the one before, as float addition is not
+/// associative); this one is. The order differs from a fold's, so the last bits may too.
+pub(crate) fn lanewise_sum(x: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut partial = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (p, &v) in partial.iter_mut().zip(chunk) {
+            *p += v;
+        }
+    }
+    partial.iter().sum::<f32>() + tail
+}
+
 /// Index (as f32) of the first max (`want_max`) or min along the axis; `out` has `outer * inner`
 /// elements. An empty axis is the caller's error to refuse.
 pub fn arg_reduce(want_max: bool, x: &[f32], split: AxisSplit, out: &mut [f32]) {
@@ -66,6 +82,17 @@ pub fn arg_reduce(want_max: bool, x: &[f32], split: AxisSplit, out: &mut [f32]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lanewise_sums_match_a_wide_sum_at_every_tail_length() {
+        for len in [0, 1, 7, 15, 16, 17, 31, 33, 676, 1001] {
+            let x: Vec<f32> = (0..len).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+            let exact: f64 = x.iter().map(|&v| f64::from(v)).sum();
+            let got = lanewise_sum(&x);
+            assert!((f64::from(got) - exact).abs() <= 1e-4 * (1.0 + exact.abs()), "len {len}: {got} vs {exact}");
+        }
+        assert!(lanewise_sum(&[1.0, f32::NAN, 2.0]).is_nan());
+    }
 
     #[test]
     fn reduces_each_axis() {

@@ -8,6 +8,7 @@ pub use unfold::{col2im, im2col};
 
 use super::gemm::PAR_MIN_MACS;
 use super::matmul::{matmul, MatmulSpec};
+use super::reduce::lanewise_sum;
 use super::{for_each_piece, worth_splitting};
 use std::cell::Cell;
 use std::thread::LocalKey;
@@ -129,11 +130,14 @@ pub fn conv2d_backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mu
             let depth = images.len() * plane;
             let (pw, pb) = partial.split_at_mut(g.o * patch);
             with_scratch(&DY_ROWS, g.o * depth, |dy_rows| {
-                // [o, depth]: each output channel's dy planes of the group's images, side by side.
+                // [o, depth]: each output channel's dy planes of the group's images, side by
+                // side; and in the same pass their sums, the group's share of the bias gradient.
+                pb.fill(0.0);
                 for (i, n) in images.clone().enumerate() {
-                    for ch in 0..g.o {
+                    for (ch, b) in pb.iter_mut().enumerate() {
                         let src = &dy[(n * g.o + ch) * plane..][..plane];
                         dy_rows[ch * depth + i * plane..][..plane].copy_from_slice(src);
+                        *b += lanewise_sum(src);
                     }
                 }
                 with_scratch(&COLS, patch * depth, |cols| {
@@ -143,9 +147,6 @@ pub fn conv2d_backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mu
                     let spec = MatmulSpec { trans_b: true, ..MatmulSpec::new(g.o, patch, depth) };
                     matmul(dy_rows, cols, pw, spec);
                 });
-                for (b, row) in pb.iter_mut().zip(dy_rows.chunks(depth)) {
-                    *b = row.iter().sum();
-                }
             });
         });
         dw.fill(0.0);
