@@ -1,5 +1,7 @@
 //! Max and average 2-D pooling over `[n, c, h, w]`, with backward.
 
+#[cfg(target_arch = "x86_64")]
+use super::simd::Level;
 use super::{for_each_piece, for_each_row, worth_splitting, SyncPtr, PAR_MIN_ELEMS};
 
 /// Sizes of one pooling window sweep; `planes = n * c`.
@@ -61,9 +63,13 @@ pub fn max_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32], indices: &mut 
         let src = &x[p * plane_in..(p + 1) * plane_in];
         if two_by_two {
             #[cfg(target_arch = "x86_64")]
-            if super::simd::level() == super::simd::Level::Avx512 && plane_in <= EXACT_POSITIONS {
-                // SAFETY: `simd::level` never exceeds what this CPU reported.
-                return unsafe { max_pool_2x2_avx512(src, g.w, (oh, ow), o, idx) };
+            if plane_in <= EXACT_POSITIONS {
+                // SAFETY (both): `simd::level` never exceeds what this CPU reported.
+                match super::simd::level() {
+                    Level::Avx512 => return unsafe { max_pool_2x2_avx512(src, g.w, (oh, ow), o, idx) },
+                    Level::Avx2 => return unsafe { max_pool_2x2_avx2(src, g.w, (oh, ow), o, idx) },
+                    Level::Baseline => {}
+                }
             }
             max_pool_2x2(src, g.w, (oh, ow), o, idx);
         } else {
@@ -178,6 +184,57 @@ fn max_pool_2x2_avx512(src: &[f32], w: usize, (oh, ow): (usize, usize), out: &mu
     }
 }
 
+/// [`max_pool_2x2_avx512`] on AVX2, eight outputs at a time: the same rule with compare
+/// vectors and blends in place of mask registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn max_pool_2x2_avx2(src: &[f32], w: usize, (oh, ow): (usize, usize), out: &mut [f32], idx: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let lane = _mm256_setr_ps(0., 1., 2., 3., 4., 5., 6., 7.);
+    let first_lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    // Sign bit set in the lanes below n.
+    let mask = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), first_lanes);
+    let nan = |v: __m256| _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
+    let greater = |x: __m256, y: __m256| _mm256_cmp_ps::<_CMP_GT_OQ>(x, y);
+    let (one, right, below_right) = (_mm256_set1_ps(1.0), _mm256_set1_ps(w as f32), _mm256_set1_ps((w + 1) as f32));
+    for oy in 0..oh {
+        let (top, bottom) = (&src[2 * oy * w..][..2 * ow], &src[(2 * oy + 1) * w..][..2 * ow]);
+        let (out, idx) = (&mut out[oy * ow..][..ow], &mut idx[oy * ow..][..ow]);
+        for ox in (0..ow).step_by(8) {
+            let n = (ow - ox).min(8);
+            // Even and odd columns of the row's 2n floats from column 2·ox.
+            let split = |row: &[f32]| {
+                let row = &row[2 * ox..][..2 * n];
+                // SAFETY: the masks enable exactly the first 2n lanes over the two vectors, all
+                // inside `row`; masked-off lanes are neither read nor able to fault.
+                let (lo, hi) = unsafe {
+                    (
+                        _mm256_maskload_ps(row.as_ptr(), mask((2 * n).min(8))),
+                        _mm256_maskload_ps(row.as_ptr().wrapping_add(8), mask((2 * n).saturating_sub(8))),
+                    )
+                };
+                // Within each 128-bit half, then the halves' middle 64-bit pairs swapped.
+                let order = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)));
+                (order(_mm256_shuffle_ps::<0b10_00_10_00>(lo, hi)), order(_mm256_shuffle_ps::<0b11_01_11_01>(lo, hi)))
+            };
+            let ((a, b), (c, d)) = (split(top), split(bottom));
+            let take_b = _mm256_andnot_ps(nan(a), _mm256_or_ps(greater(b, a), nan(b)));
+            let (m, at) = (_mm256_blendv_ps(a, b, take_b), _mm256_and_ps(take_b, one));
+            let take_c = _mm256_or_ps(greater(c, m), nan(c));
+            let (m, at) = (_mm256_blendv_ps(m, c, take_c), _mm256_blendv_ps(at, right, take_c));
+            let take_d = _mm256_andnot_ps(nan(c), _mm256_or_ps(greater(d, m), nan(d)));
+            let (m, at) = (_mm256_blendv_ps(m, d, take_d), _mm256_blendv_ps(at, below_right, take_d));
+            // Window corner 2·oy·w + 2·(ox + lane), plus the winner's offset in the window.
+            let corner = _mm256_add_ps(_mm256_add_ps(lane, lane), _mm256_set1_ps((2 * oy * w + 2 * ox) as f32));
+            // SAFETY: lanes below n are outputs ox..ox + n of the row, inside `out` and `idx`.
+            unsafe {
+                _mm256_maskstore_ps(out.as_mut_ptr().add(ox), mask(n), m);
+                _mm256_maskstore_ps(idx.as_mut_ptr().add(ox), mask(n), _mm256_add_ps(corner, at));
+            }
+        }
+    }
+}
+
 /// Routes each output gradient to the input position that won the max.
 pub fn max_pool2d_backward(dy: &[f32], indices: &[f32], g: &Pool2dGeometry, dx: &mut [f32]) {
     let (oh, ow) = g.out_hw();
@@ -185,9 +242,13 @@ pub fn max_pool2d_backward(dy: &[f32], indices: &[f32], g: &Pool2dGeometry, dx: 
     for_each_row(dx, plane_in, |p, d| {
         let (gy, ix) = (&dy[p * oh * ow..(p + 1) * oh * ow], &indices[p * oh * ow..(p + 1) * oh * ow]);
         #[cfg(target_arch = "x86_64")]
-        if g.is_2x2() && super::simd::level() == super::simd::Level::Avx512 && plane_in <= EXACT_POSITIONS {
-            // SAFETY: `simd::level` never exceeds what this CPU reported.
-            return unsafe { max_pool_2x2_backward_avx512(gy, ix, (g.h, g.w), (oh, ow), d) };
+        if g.is_2x2() && plane_in <= EXACT_POSITIONS {
+            // SAFETY (both): `simd::level` never exceeds what this CPU reported.
+            match super::simd::level() {
+                Level::Avx512 => return unsafe { max_pool_2x2_backward_avx512(gy, ix, (g.h, g.w), (oh, ow), d) },
+                Level::Avx2 => return unsafe { max_pool_2x2_backward_avx2(gy, ix, (g.h, g.w), (oh, ow), d) },
+                Level::Baseline => {}
+            }
         }
         d.iter_mut().for_each(|v| *v = 0.0);
         for (g, &i) in gy.iter().zip(ix) {
@@ -202,7 +263,7 @@ pub fn max_pool2d_backward(dy: &[f32], indices: &[f32], g: &Pool2dGeometry, dx: 
 /// the even and odd columns interleaved back into the two rows, with no zero fill before and no
 /// scatter after. The gradient is written as `0.0 + g`, the sum the scatter makes, so the bits
 /// are the same (a `-0.0` gradient arrives as `+0.0`). (A scalar version of this was twice as
-/// slow as the zero fill and scatter, so other CPUs keep those.)
+/// slow as the zero fill and scatter, so CPUs without AVX2 keep those.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn max_pool_2x2_backward_avx512(
@@ -265,6 +326,65 @@ fn max_pool_2x2_backward_avx512(
     d[2 * oh * w..].fill(0.0);
 }
 
+/// [`max_pool_2x2_backward_avx512`] on AVX2, eight outputs at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn max_pool_2x2_backward_avx2(
+    dy: &[f32],
+    idx: &[f32],
+    (h, w): (usize, usize),
+    (oh, ow): (usize, usize),
+    d: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let d = &mut d[..h * w];
+    let lane = _mm256_setr_ps(0., 1., 2., 3., 4., 5., 6., 7.);
+    let first_lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let mask = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), first_lanes);
+    let offsets = [0.0, 1.0, w as f32, (w + 1) as f32].map(|o| _mm256_set1_ps(o));
+    for oy in 0..oh {
+        let (top, bottom) = d[2 * oy * w..][..2 * w].split_at_mut(w);
+        for ox in (0..ow).step_by(8) {
+            let n = (ow - ox).min(8);
+            // SAFETY: lanes below n are outputs ox..ox + n of row oy, inside `dy` and `idx`;
+            // masked-off lanes are neither read nor able to fault.
+            let (g, at) = unsafe {
+                (
+                    _mm256_maskload_ps(dy[oy * ow + ox..].as_ptr(), mask(n)),
+                    _mm256_maskload_ps(idx[oy * ow + ox..].as_ptr(), mask(n)),
+                )
+            };
+            let g = _mm256_add_ps(_mm256_setzero_ps(), g);
+            let corner = _mm256_add_ps(_mm256_add_ps(lane, lane), _mm256_set1_ps((2 * oy * w + 2 * ox) as f32));
+            let at = _mm256_sub_ps(at, corner);
+            let [a, b, c, e] = offsets.map(|o| _mm256_and_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(at, o), g));
+            // As in the AVX-512 version, the lanes past 2n are zeros.
+            let len = (w - 2 * ox).min(16);
+            let (first, second) = (mask(len.min(8)), mask(len.saturating_sub(8)));
+            for (row, even, odd) in [(&mut *top, a, b), (&mut *bottom, c, e)] {
+                let row = &mut row[2 * ox..][..len];
+                // Pairs interleaved within each 128-bit half, then the halves put in order.
+                let (lo, hi) = (_mm256_unpacklo_ps(even, odd), _mm256_unpackhi_ps(even, odd));
+                // SAFETY: the masks enable exactly the first `len` lanes over the two vectors,
+                // all inside `row`; masked-off lanes are not written.
+                unsafe {
+                    _mm256_maskstore_ps(row.as_mut_ptr(), first, _mm256_permute2f128_ps::<0x20>(lo, hi));
+                    _mm256_maskstore_ps(
+                        row.as_mut_ptr().wrapping_add(8),
+                        second,
+                        _mm256_permute2f128_ps::<0x31>(lo, hi),
+                    );
+                }
+            }
+        }
+        if w - 2 * ((ow - 1) / 8 * 8) > 16 {
+            top[2 * ow..].fill(0.0);
+            bottom[2 * ow..].fill(0.0);
+        }
+    }
+    d[2 * oh * w..].fill(0.0);
+}
+
 /// Average pooling; padding counts towards the divisor (PyTorch's `count_include_pad=True`).
 pub fn avg_pool2d(x: &[f32], g: &Pool2dGeometry, out: &mut [f32]) {
     let (oh, ow) = g.out_hw();
@@ -310,7 +430,9 @@ mod tests {
 
     #[test]
     fn the_2x2_fast_paths_match_the_general_window_scan_with_ties_and_nans() {
-        for (h, w, seed) in (0..20u32).map(|s| (7, 9, s)).chain([(5, 40, 3), (4, 33, 4), (6, 64, 5), (3, 2, 6)]) {
+        for (h, w, seed) in
+            (0..20u32).map(|s| (7, 9, s)).chain([(5, 40, 3), (4, 33, 4), (6, 64, 5), (3, 2, 6), (4, 17, 7), (2, 18, 8)])
+        {
             let g = Pool2dGeometry { planes: 1, h, w, kh: 2, kw: 2, stride: (2, 2), padding: (0, 0) };
             let (oh, ow) = g.out_hw();
             // Few distinct values, so ties are common, and NaNs in some windows.
@@ -341,12 +463,23 @@ mod tests {
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&simd), bits(&fast), "avx512 {h}x{w} seed {seed}");
             }
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") {
+                let (mut simd, mut simd_i) = (vec![f32::NAN; oh * ow], vec![f32::NAN; oh * ow]);
+                // SAFETY: avx2 was detected.
+                unsafe { max_pool_2x2_avx2(&x, w, (oh, ow), &mut simd, &mut simd_i) };
+                assert_eq!(simd_i, general_i, "avx2 {h}x{w} seed {seed}");
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&simd), bits(&fast), "avx2 {h}x{w} seed {seed}");
+            }
         }
     }
 
     #[test]
     fn the_2x2_backward_fast_path_matches_the_general_scatter() {
-        for (h, w) in [(7, 9), (5, 40), (4, 33), (6, 64), (3, 2), (2, 3), (9, 35), (3, 65), (2, 66), (5, 11)] {
+        for (h, w) in
+            [(7, 9), (5, 40), (4, 33), (6, 64), (3, 2), (2, 3), (9, 35), (3, 65), (2, 66), (5, 11), (3, 17), (2, 18)]
+        {
             let g = Pool2dGeometry { planes: 1, h, w, kh: 2, kw: 2, stride: (2, 2), padding: (0, 0) };
             let (oh, ow) = g.out_hw();
             // Winners in every corner of the windows; gradients of both signs, -0.0 and NaN.
@@ -371,6 +504,13 @@ mod tests {
                 // SAFETY: avx512f was detected.
                 unsafe { max_pool_2x2_backward_avx512(&dy, &idx, (h, w), (oh, ow), &mut simd) };
                 assert_eq!(bits(&simd), bits(&general), "avx512 {h}x{w}");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") {
+                let mut simd = vec![f32::NAN; h * w];
+                // SAFETY: avx2 was detected.
+                unsafe { max_pool_2x2_backward_avx2(&dy, &idx, (h, w), (oh, ow), &mut simd) };
+                assert_eq!(bits(&simd), bits(&general), "avx2 {h}x{w}");
             }
         }
     }
