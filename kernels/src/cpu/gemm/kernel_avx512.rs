@@ -159,8 +159,8 @@ unsafe fn kernel<const R: usize, const V: usize, const A_IN_PLACE: bool>(t: &Til
     let lda = t.lda.unwrap_or(0);
     // One expression per element: the loop that patched a filled array compiled to a masked
     // vector store of the pointers and scalar loads of them right after, which the CPU cannot
-    // forward from the store, so every tile waited on it; that cost a shallow product (depth
-    // 10) about a quarter of its time.
+    // forward from the store, so every tile waited on it; that cost a shallow product about a
+    // fifth of its time (256×100×10, depth 10: 6.7 µs with the wait, 5.4 without).
     let mut rows: [*const f32; R] = std::array::from_fn(|i| if i < t.mr { t.a.wrapping_add(i * lda) } else { t.a });
     // Two loops rather than a test per depth step.
     // SAFETY: the `Tile` contract, passed on.
