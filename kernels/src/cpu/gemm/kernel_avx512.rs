@@ -29,10 +29,12 @@ const WIDE_NR: usize = 64;
 /// and the hardware prefetchers alone left the FMAs waiting: on the development VM this made
 /// 256 × 784 · 784 × 300 5–9 % faster and 512³–2048³ 2–4 % (alternated in one process). Any
 /// distance from 8 to 32 rows did about as well.
+#[cfg(target_arch = "x86_64")]
 const B_PREFETCH_ROWS: usize = 16;
 
 /// Shallower tiles skip the prefetch: their B panel is mostly in L1 already, and the extra
 /// instructions made 64³ and 128³ 3–5 % slower.
+#[cfg(target_arch = "x86_64")]
 const B_PREFETCH_MIN_DEPTH: usize = 256;
 
 impl MicroKernel for Avx512 {

@@ -67,6 +67,7 @@ pub(crate) struct Tile {
     pub kc: usize,
     pub a: *const f32,
     /// `None` for a packed A panel, else the row stride of A read in place.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, reason = "only the x86-64 kernels read A in place"))]
     pub lda: Option<usize>,
     pub b: *const f32,
     pub rs_b: usize,
