@@ -494,8 +494,8 @@ mod tests {
                 .collect();
             let dy: Vec<f32> =
                 (0..oh * ow).map(|o| [1.5, -2.0, -0.0, f32::NAN, 0.25][o % 5] * (1 + o % 3) as f32).collect();
-            let mut general = vec![f32::NAN; h * w];
-            general.fill(0.0);
+            // The general path: a zero fill, then the scatter.
+            let mut general = vec![0.0; h * w];
             for (&gr, &i) in dy.iter().zip(&idx) {
                 general[i as usize] += gr;
             }
