@@ -47,28 +47,38 @@ impl MicroKernel for Avx2Fma {
         // SAFETY: `Avx2Fma` is only selected after `is_x86_feature_detected!` saw avx2 and fma
         // (see `Isa::is_available`); the pointer contract is the caller's (`Tile`).
         unsafe {
-            // Short edge panels (the last rows of a 10-row weight gradient) skip the broadcasts
-            // and FMAs of rows that are never stored, narrow ones (the last 4 columns of 100)
-            // the vector that would be all padding.
-            match (t.mr, t.nr <= LANES, t.lda.is_some()) {
-                (0..=2, true, false) => kernel::<2, 1, false>(t),
-                (0..=2, false, false) => kernel::<2, 2, false>(t),
-                (3..=4, true, false) => kernel::<4, 1, false>(t),
-                (3..=4, false, false) => kernel::<4, 2, false>(t),
-                (_, true, false) => kernel::<MR, 1, false>(t),
-                (_, false, false) => kernel::<MR, 2, false>(t),
-                (0..=2, true, true) => kernel::<2, 1, true>(t),
-                (0..=2, false, true) => kernel::<2, 2, true>(t),
-                (3..=4, true, true) => kernel::<4, 1, true>(t),
-                (3..=4, false, true) => kernel::<4, 2, true>(t),
-                (_, true, true) => kernel::<MR, 1, true>(t),
-                (_, false, true) => kernel::<MR, 2, true>(t),
+            if t.lda.is_some() {
+                by_shape::<true>(t)
+            } else {
+                by_shape::<false>(t)
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = t;
             unreachable!("the AVX2 kernel is only selected on x86_64")
+        }
+    }
+}
+
+/// Runs `t` on the smallest kernel variant that covers it: short edge panels (the last rows of
+/// a 10-row weight gradient) skip the broadcasts and FMAs of rows that are never stored, narrow
+/// ones (the last 4 columns of 100) the vector that would be all padding.
+///
+/// # Safety
+/// As [`MicroKernel::run`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn by_shape<const A_IN_PLACE: bool>(t: &Tile) {
+    // SAFETY: the caller's, passed on; each variant covers the tile's rows and columns.
+    unsafe {
+        match (t.mr, t.nr <= LANES) {
+            (0..=2, true) => kernel::<2, 1, A_IN_PLACE>(t),
+            (0..=2, false) => kernel::<2, 2, A_IN_PLACE>(t),
+            (3..=4, true) => kernel::<4, 1, A_IN_PLACE>(t),
+            (3..=4, false) => kernel::<4, 2, A_IN_PLACE>(t),
+            (_, true) => kernel::<MR, 1, A_IN_PLACE>(t),
+            (_, false) => kernel::<MR, 2, A_IN_PLACE>(t),
         }
     }
 }

@@ -116,28 +116,38 @@ impl MicroKernel for Avx512 {
         // SAFETY: `Avx512` is only selected after `is_x86_feature_detected!("avx512f")` (see
         // `Isa::is_available`); the pointer contract is the caller's (`Tile`).
         unsafe {
-            // Narrow edge panels skip the all-zero vectors of their padding, and short edge
-            // panels (at most four rows, such as the last two of a 10-row weight gradient) the
-            // broadcasts and FMAs of rows that are never stored.
-            match (t.mr <= MR / 2, t.nr, t.lda.is_some()) {
-                (false, 0..=LANES, false) => kernel::<MR, 1, false>(t),
-                (false, 17..=32, false) => kernel::<MR, 2, false>(t),
-                (false, _, false) => kernel::<MR, 3, false>(t),
-                (false, 0..=LANES, true) => kernel::<MR, 1, true>(t),
-                (false, 17..=32, true) => kernel::<MR, 2, true>(t),
-                (false, _, true) => kernel::<MR, 3, true>(t),
-                (true, 0..=LANES, false) => kernel::<{ MR / 2 }, 1, false>(t),
-                (true, 17..=32, false) => kernel::<{ MR / 2 }, 2, false>(t),
-                (true, _, false) => kernel::<{ MR / 2 }, 3, false>(t),
-                (true, 0..=LANES, true) => kernel::<{ MR / 2 }, 1, true>(t),
-                (true, 17..=32, true) => kernel::<{ MR / 2 }, 2, true>(t),
-                (true, _, true) => kernel::<{ MR / 2 }, 3, true>(t),
+            if t.lda.is_some() {
+                by_shape::<true>(t)
+            } else {
+                by_shape::<false>(t)
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = t;
             unreachable!("the AVX-512 kernel is only selected on x86_64")
+        }
+    }
+}
+
+/// Runs `t` on the smallest kernel variant that covers it: narrow edge panels skip the
+/// all-zero vectors of their padding, and short edge panels (at most four rows, such as the
+/// last two of a 10-row weight gradient) the broadcasts and FMAs of rows that are never stored.
+///
+/// # Safety
+/// As [`MicroKernel::run`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn by_shape<const A_IN_PLACE: bool>(t: &Tile) {
+    // SAFETY: the caller's, passed on; each variant covers the tile's rows and columns.
+    unsafe {
+        match (t.mr <= MR / 2, t.nr) {
+            (false, 0..=LANES) => kernel::<MR, 1, A_IN_PLACE>(t),
+            (false, 17..=32) => kernel::<MR, 2, A_IN_PLACE>(t),
+            (false, _) => kernel::<MR, 3, A_IN_PLACE>(t),
+            (true, 0..=LANES) => kernel::<{ MR / 2 }, 1, A_IN_PLACE>(t),
+            (true, 17..=32) => kernel::<{ MR / 2 }, 2, A_IN_PLACE>(t),
+            (true, _) => kernel::<{ MR / 2 }, 3, A_IN_PLACE>(t),
         }
     }
 }
