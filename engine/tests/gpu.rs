@@ -292,6 +292,26 @@ fn softmax_forward_matches_the_cpu() {
     }
 }
 
+/// Logits with the extremes (±100, exactly 0) mixed in, and targets in [0, 1] with hard labels.
+fn bce_inputs(shape: &[usize], rng: &mut Rng) -> [Tensor; 2] {
+    let n: usize = shape.iter().product();
+    let x = (0..n).map(|i| [100.0, -100.0, 0.0].get(i % 9).copied().unwrap_or_else(|| rng.uniform(-6.0, 6.0)));
+    let x = Tensor::from_vec(x.collect(), shape).expect("shape");
+    let y = (0..n).map(|i| if i % 4 == 0 { (i % 8 / 4) as f32 } else { rng.uniform(0.0, 1.0) });
+    [x, Tensor::from_vec(y.collect(), shape).expect("shape")]
+}
+
+#[test]
+fn bce_with_logits_forward_matches_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(9);
+    // 1, primes, one past a workgroup, size-1 axes, and no elements at all (NaN on both).
+    for shape in [vec![1], vec![7], vec![257], vec![3, 1, 5], vec![2, 3, 37], vec![0, 4]] {
+        let xy = bce_inputs(&shape, &mut rng);
+        forward_matches(&dev, &format!("bce_with_logits {shape:?}"), &xy, |t| t[0].bce_with_logits(&t[1]), REDUCTION);
+    }
+}
+
 /// Input shape, weight shape, stride, padding.
 type ConvCase = ([usize; 4], [usize; 4], (usize, usize), (usize, usize));
 
@@ -409,6 +429,11 @@ fn reduction_and_softmax_gradients_match_the_cpu() {
             grads_match(&dev, &format!("log_softmax {shape:?} {axis}"), xs, |t| t[0].log_softmax(axis), GRAD);
         }
     }
+    // Both inputs (logits and targets) get gradients.
+    for shape in [vec![1], vec![3, 5], vec![2, 1, 3], vec![257]] {
+        let xy = bce_inputs(&shape, &mut rng);
+        grads_match(&dev, &format!("bce_with_logits {shape:?}"), &xy, |t| t[0].bce_with_logits(&t[1]), GRAD);
+    }
 }
 
 #[test]
@@ -500,6 +525,9 @@ fn finite_difference_gradient_checks_pass_on_gpu_tensors() {
         g(vec![Tensor::randn(&[1, 2, 4, 4], 0.0, 1.0, &mut rng), Tensor::randn(&[2, 2, 3, 3], 0.0, 1.0, &mut rng)]);
     let conv = Conv2dOptions { stride: (1, 1), padding: (1, 1) };
     check_gradients(|t| t[0].conv2d(&t[1], conv), &cw, opts).unwrap_or_else(|e| panic!("conv2d: {e}"));
+    let xy = g(vec![Tensor::randn(&[3, 4], 0.0, 2.0, &mut rng), Tensor::rand_uniform(&[3, 4], 0.0, 1.0, &mut rng)]);
+    check_gradients(|t| t[0].bce_with_logits(&t[1])?.mul_scalar(3.0), &xy, opts)
+        .unwrap_or_else(|e| panic!("bce_with_logits: {e}"));
 }
 
 // ---- (c) training: same loss as the CPU -----------------------------------------------------------
@@ -587,6 +615,20 @@ fn gpu_ops_are_counted_like_cpu_ops() {
     let gpu = run(&dev);
     assert!(cpu.backward_launches("matmul") > 0);
     assert_eq!(gpu, cpu, "the same launches and FLOPs by kind, forward and backward");
+    // The fused BCE: one launch forward and one per gradient on both (the GPU's sum and scale
+    // inside the forward are part of its one launch).
+    let bce = |device: &Device| {
+        let mut rng = Rng::new(3);
+        let [x, y] = bce_inputs(&[4, 5], &mut rng);
+        let (x, y) = (x.to_device(device).expect("upload"), y.to_device(device).expect("upload"));
+        let (x, y) = (x.requires_grad_(true).expect("leaf"), y.requires_grad_(true).expect("leaf"));
+        reset_op_stats();
+        x.bce_with_logits(&y).and_then(|l| l.backward()).expect("bce_with_logits");
+        op_stats()
+    };
+    let (cpu, gpu) = (bce(&Device::Cpu), bce(&dev));
+    assert_eq!((cpu.forward_launches("bce_with_logits"), cpu.backward_launches("bce_with_logits")), (1, 2), "{cpu:?}");
+    assert_eq!(gpu, cpu, "bce_with_logits counts the same on both devices");
 }
 
 // ---- (d) memory levels off ------------------------------------------------------------------------
@@ -663,6 +705,8 @@ fn mixed_device_operands_are_refused_with_both_devices_named() {
     check(gpu.mul(&cpu), "mul");
     check(gpu.matmul_t(&cpu, false, true), "matmul");
     check(Tensor::cat(&[cpu.clone(), gpu.clone()], 0), "cat");
+    check(gpu.bce_with_logits(&cpu), "bce_with_logits");
+    check(cpu.bce_with_logits(&gpu), "bce_with_logits");
     check(
         gpu.reshape(&[1, 1, 2, 3]).and_then(|x| x.conv2d(&Tensor::ones(&[1, 1, 1, 1]), Conv2dOptions::default())),
         "conv2d",

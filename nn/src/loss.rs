@@ -15,19 +15,12 @@ pub fn mse_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
     pred.sub(target)?.square()?.mean_all()
 }
 
-/// Binary cross-entropy on logits, computed stably as
-/// `max(x, 0) − x·y + ln(1 + e^(−|x|))` (PyTorch's `BCEWithLogitsLoss`).
+/// Binary cross-entropy on logits, computed stably as the mean of
+/// `max(x, 0) − x·y + ln(1 + e^(−|x|))` (PyTorch's `BCEWithLogitsLoss`); see
+/// [`Tensor::bce_with_logits`], the fused op this calls (one kernel forward and one per
+/// gradient, where the composition took eight ops forward).
 pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
-    if logits.shape() != target.shape() {
-        return Err(Error::ShapeMismatch {
-            op: "bce_with_logits",
-            lhs: logits.shape().to_vec(),
-            rhs: target.shape().to_vec(),
-            hint: "logits and targets must have the same shape".into(),
-        });
-    }
-    let soft_plus = logits.abs()?.neg()?.exp()?.add_scalar(1.0)?.log()?;
-    logits.relu()?.sub(&logits.mul(target)?)?.add(&soft_plus)?.mean_all()
+    logits.bce_with_logits(target)
 }
 
 /// Cross-entropy from logits `[n, classes]` and integer labels (PyTorch's `CrossEntropyLoss`):

@@ -2,6 +2,7 @@
 //! the dispatch to each back end's kernel, the backward rule (with its derivative in a comment)
 //! and the op's tests.
 
+mod bce;
 mod binary;
 mod conv;
 pub(crate) mod frozen_weights;

@@ -11,6 +11,7 @@
 //! big machine can run and measure a smaller one's code path (see [`MAX_CPU_ISA_VAR`]).
 
 mod axpby;
+mod bce;
 mod binary;
 mod conv;
 mod copy;
@@ -26,6 +27,7 @@ mod softmax;
 mod unary;
 
 pub use axpby::{axpby, axpby_in_place};
+pub use bce::{bce_with_logits, bce_with_logits_backward, bce_with_logits_backward_targets};
 pub use binary::binary;
 pub use conv::{col2im, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, im2col, Conv2dGeometry};
 pub use copy::{strided_add_into, strided_copy};

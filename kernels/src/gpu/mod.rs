@@ -13,6 +13,7 @@
 //! limit or an argument of the wrong length is a [`GpuError`], and wgpu validation errors are
 //! captured in error scopes and returned as errors too.
 
+mod bce;
 mod binary;
 mod buffer;
 mod context;
@@ -31,6 +32,7 @@ mod unary;
 #[cfg(test)]
 mod tests;
 
+pub use bce::{bce_with_logits, bce_with_logits_backward, bce_with_logits_backward_targets};
 pub use binary::binary;
 pub use buffer::GpuBuffer;
 pub use context::GpuContext;

@@ -2,6 +2,7 @@
 //! Without an adapter they print why and pass, unless `GRAFT_REQUIRE_GPU=1` says a GPU is expected.
 
 mod basic;
+mod bce;
 mod context;
 mod conv_pool;
 mod gather;
