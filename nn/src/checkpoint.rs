@@ -399,7 +399,7 @@ pub fn history_from_string(s: &str) -> Result<History> {
             lr: bits(lr)?,
         });
     }
-    Ok(History { epochs })
+    Ok(History { epochs, ..History::default() })
 }
 
 /// Where [`fit_checkpointed`] keeps its checkpoint.
@@ -468,6 +468,7 @@ mod tests {
                 wall_time: Duration::from_nanos(123_456_789),
                 lr: 1e-3,
             }],
+            ..History::default()
         };
         assert_eq!(history_from_string(&history_to_string(&h)).ok(), Some(h));
         assert!(history_from_string("1,2").is_err());

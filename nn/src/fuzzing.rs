@@ -20,7 +20,8 @@ pub fn state_dict(data: &[u8]) -> bool {
     )
     .expect("the fixed spec is valid");
     let keras = data.first().is_some_and(|b| b & 1 == 1);
-    load_state_dict_from_bytes(&model, data, ModelLoadOptions { keras_dense_transpose: keras }).is_ok()
+    let options = if keras { ModelLoadOptions::keras() } else { ModelLoadOptions::default() };
+    load_state_dict_from_bytes(&model, data, options).is_ok()
 }
 
 /// The spec parser; specs small enough to build are built.

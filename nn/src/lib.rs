@@ -20,11 +20,11 @@ pub mod spec;
 pub mod train;
 
 pub use device::{module_device, move_to_device};
-pub use error::{NnError, Result};
+pub use error::{Fix, NnError, Result};
 pub use model_file::{
-    inspect, load_model, load_model_from_bytes, load_model_with_spec, load_state_dict, load_state_dict_from_bytes,
-    save_model, FileSummary,
+    inspect, load_model, load_model_from_bytes, load_model_with_spec, load_model_with_spec_options, load_state_dict,
+    load_state_dict_from_bytes, save_model, FileSummary,
 };
 pub use module::{set_requires_grad, Module};
 pub use sequential::Sequential;
-pub use spec::parse_spec;
+pub use spec::{parse_spec, parse_spec_with_init};

@@ -32,14 +32,14 @@ mod config;
 mod history;
 mod objective;
 
-pub use config::{FitConfig, LossKind, MetricKind};
+pub use config::{EarlyStopping, FitConfig, LossKind, MetricKind};
 pub use history::{EpochRecord, EvalResult, History, Progress};
 
 use crate::data::Dataset;
 use crate::optim::Optimizer;
 use crate::{Module, NnError, Result};
-use graft_engine::{NoGradGuard, Rng};
-use objective::{batch_loss, batch_metric, check_compatible};
+use graft_engine::{NoGradGuard, Rng, Tensor};
+use objective::{batch_loss, batch_metric, check_compatible, check_model_ends_in_logits, check_outputs};
 use std::time::Instant;
 
 /// Puts a model in train or eval mode and restores its previous mode when dropped, on every
@@ -93,9 +93,18 @@ impl Totals {
 /// after each step and at the end of each epoch. The model's train/eval mode is restored when
 /// `fit` returns, whether it succeeds or fails.
 ///
+/// With [`FitConfig::early_stopping`], training stops once the validation loss has not
+/// improved for `patience` epochs, and (with `restore_best_weights`) the model ends with the
+/// weights of its best epoch; [`History::best_epoch`] and [`History::stopped_early`] say what
+/// happened.
+///
 /// Fails before training if the loss or metric does not suit the targets (cross-entropy needs
-/// class labels, MSE values), if the training set is empty, the batch size is 0, or no
-/// parameter of the model requires grad.
+/// class labels, MSE values, binary cross-entropy 0/1 values or labels), if the model ends in
+/// the activation its loss applies itself (a softmax before cross-entropy, a sigmoid before
+/// binary cross-entropy), if the training set is empty, the batch size is 0, no parameter of
+/// the model requires grad, or early stopping has no validation set to watch; and at the first
+/// step, before any update, if the model's outputs do not fit the loss (a 1-unit head under
+/// cross-entropy, fewer units than classes).
 pub fn fit(
     model: &dyn Module,
     optimizer: &mut dyn Optimizer,
@@ -154,6 +163,24 @@ pub fn fit_resumable(
             "no parameter of the model requires grad, so training would change nothing — unfreeze some layers".into(),
         ));
     }
+    check_model_ends_in_logits(model, config.loss)?;
+    let mut watch = match config.early_stopping {
+        None => None,
+        Some(_) if val.is_none() => {
+            return Err(NnError::Data(
+                "early stopping watches the validation loss, but no validation set was given".into(),
+            ))
+        }
+        Some(es) if es.patience == 0 => {
+            return Err(NnError::Data("early stopping needs a patience of at least 1 epoch".into()))
+        }
+        Some(_) if resume.is_some() => {
+            return Err(NnError::Data(
+                "early stopping cannot continue a resumed run: checkpoints do not hold its best weights".into(),
+            ))
+        }
+        Some(es) => Some(BestEpoch::new(es)),
+    };
     let (first, mut rng, mut history) = match resume {
         None => (1, Rng::new(config.seed), History::default()),
         Some(s) => {
@@ -180,6 +207,9 @@ pub fn fit_resumable(
             model.parameters().iter().for_each(|p| p.zero_grad());
             optimizer.zero_grad();
             let out = model.forward(&batch.x)?;
+            if epoch == first && step == 1 {
+                check_outputs(config.loss, &out, &batch.targets)?;
+            }
             let loss = batch_loss(config.loss, &out, &batch.targets)?;
             let value = loss.to_scalar()?;
             if !value.is_finite() {
@@ -212,11 +242,70 @@ pub fn fit_resumable(
         };
         progress(Progress::EpochEnd(record.clone()));
         history.epochs.push(record);
+        let stop = match (&mut watch, val_loss) {
+            (Some(w), Some(loss)) => w.observe(model, epoch, loss)?,
+            _ => false,
+        };
         let state = FitState { epochs_done: epoch, rng: rng.state(), history };
         on_epoch_end(&state, &*optimizer)?;
         history = state.history;
+        if stop {
+            history.stopped_early = epoch < config.epochs;
+            break;
+        }
+    }
+    if let Some(w) = watch {
+        history.best_epoch = w.best.as_ref().map(|b| b.0);
+        w.restore(model)?;
     }
     Ok(history)
+}
+
+/// Early stopping's memory: the best validation loss so far, its epoch and (when they are to
+/// be restored) a copy of the model's state at that epoch.
+struct BestEpoch {
+    rule: EarlyStopping,
+    /// `(epoch, loss, state)` of the best epoch so far.
+    best: Option<(usize, f32, Vec<Tensor>)>,
+    waited: usize,
+}
+
+impl BestEpoch {
+    fn new(rule: EarlyStopping) -> Self {
+        BestEpoch { rule, best: None, waited: 0 }
+    }
+
+    /// Takes an epoch's validation loss; true when training should stop.
+    fn observe(&mut self, model: &dyn Module, epoch: usize, loss: f32) -> Result<bool> {
+        let improved = match &self.best {
+            None => loss.is_finite(),
+            Some((_, best, _)) => loss < best - self.rule.min_delta,
+        };
+        if improved {
+            let state = if self.rule.restore_best_weights {
+                model.state_dict().iter().map(|(_, t)| t.deep_clone()).collect::<graft_engine::Result<_>>()?
+            } else {
+                Vec::new()
+            };
+            self.best = Some((epoch, loss, state));
+            self.waited = 0;
+            return Ok(false);
+        }
+        self.waited += 1;
+        Ok(self.waited >= self.rule.patience)
+    }
+
+    /// Puts the best epoch's parameters and buffers back, when asked to.
+    fn restore(self, model: &dyn Module) -> Result<()> {
+        let Some((_, _, state)) = self.best else { return Ok(()) };
+        if !self.rule.restore_best_weights {
+            return Ok(());
+        }
+        for ((_, target), saved) in model.state_dict().iter().zip(&state) {
+            target.set_data(saved)?;
+        }
+        Ok(())
+    }
 }
 
 /// Mean loss and metric of `model` over `data`, in eval mode without recording gradients. The
@@ -243,15 +332,19 @@ pub fn evaluate(
     metric: MetricKind,
 ) -> Result<EvalResult> {
     check_compatible(loss, metric, data.targets(), "the evaluation set")?;
+    check_model_ends_in_logits(model, loss)?;
     if data.is_empty() {
         return Err(NnError::Data("the evaluation set is empty — there is nothing to measure".into()));
     }
     let _mode = ModeGuard::set(model, false);
     let _no_grad = NoGradGuard::new();
     let mut totals = Totals::default();
-    for batch in data.batches(batch_size, None)? {
+    for (i, batch) in data.batches(batch_size, None)?.enumerate() {
         let batch = batch?;
         let out = model.forward(&batch.x)?;
+        if i == 0 {
+            check_outputs(loss, &out, &batch.targets)?;
+        }
         let value = batch_loss(loss, &out, &batch.targets)?.to_scalar()?;
         totals.add(value, batch_metric(metric, &out, &batch.targets)?, batch.len());
     }

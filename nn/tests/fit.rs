@@ -229,12 +229,18 @@ fn losses_and_metrics_must_suit_the_targets() {
         assert!(want.iter().all(|w| err.contains(w)), "{err}");
     };
     let mse = FitConfig { loss: LossKind::Mse, metric: MetricKind::None, ..FitConfig::default() };
-    check(fit(&model, &mut opt, &classes, None, &mse, &mut |_| {}), &["Mse", "class labels", "CrossEntropy"]);
+    check(
+        fit(&model, &mut opt, &classes, None, &mse, &mut |_| {}),
+        &["Mse", "class labels", "cross-entropy", "TargetKind::Values"],
+    );
     let ce = FitConfig::default();
     check(fit(&model, &mut opt, &values, None, &ce, &mut |_| {}), &["CrossEntropy", "values of shape [8, 1]"]);
     check(fit(&model, &mut opt, &classes, Some(&values), &ce, &mut |_| {}), &["validation set"]);
     let acc = FitConfig { metric: MetricKind::Accuracy, ..mse };
-    check(fit(&model, &mut opt, &values, None, &acc, &mut |_| {}), &["Accuracy", "BinaryAccuracy"]);
+    check(
+        fit(&model, &mut opt, &values, None, &acc, &mut |_| {}),
+        &["Accuracy", "binary accuracy", "TargetKind::Classes"],
+    );
     check(fit(&model, &mut opt, &classes, None, &FitConfig { batch_size: 0, ..ce }, &mut |_| {}), &["batch size"]);
     check(fit(&model, &mut opt, &classes.subset(&[]).unwrap(), None, &ce, &mut |_| {}), &["empty"]);
     assert!(evaluate(&model, &values, 4, LossKind::CrossEntropy, MetricKind::None).is_err());

@@ -277,6 +277,7 @@ fn run(
             shuffle: true,
             loss: schedule.loss,
             metric: schedule.metric,
+            early_stopping: None,
         };
         let prefix = if schedule.feature_cache { cacheable_prefix(model) } else { 0 };
         let mut report =

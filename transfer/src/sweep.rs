@@ -33,6 +33,26 @@ pub struct SweepConfig {
     pub parallel: bool,
 }
 
+impl SweepConfig {
+    /// The configurations the sweep runs, as `(reuse, unfreeze, finetune_lr)` in order: every
+    /// combination, with `unfreeze` above a trial's `reuse` skipped and duplicates (such as
+    /// `all` and `1` when reusing 1) run once. Its length is the number of table rows.
+    pub fn grid(&self) -> Vec<(usize, usize, f32)> {
+        let mut grid = Vec::new();
+        for &r in &self.reuse {
+            for &u in &self.unfreeze {
+                let k = if u == UNFREEZE_ALL { r } else { u };
+                for &lr in &self.finetune_lrs {
+                    if k <= r && !grid.contains(&(r, k, lr)) {
+                        grid.push((r, k, lr));
+                    }
+                }
+            }
+        }
+        grid
+    }
+}
+
 /// In [`SweepConfig::unfreeze`]: unfreeze every reused unit, whatever the trial reuses.
 pub const UNFREEZE_ALL: usize = usize::MAX;
 
@@ -61,7 +81,8 @@ impl SweepReport {
         &self.trials[self.best]
     }
 
-    /// A plain-text table: one row per trial, the chosen one marked.
+    /// A plain-text table: one row per trial, the chosen one marked. Reuse 0 trains the head
+    /// alone on the raw inputs, and its row says so.
     pub fn table(&self, metric: &str) -> String {
         let mut s = format!(
             "{:>5} {:>8} {:>11} {:>9} {:>9} {:>9}\n",
@@ -73,10 +94,11 @@ impl SweepReport {
             "time_s"
         );
         for (i, t) in self.trials.iter().enumerate() {
+            let raw = if t.reuse == 0 { "  (head on raw inputs)" } else { "" };
             let mark = if i == self.best { "  <- best by validation" } else { "" };
             let _ = writeln!(
                 s,
-                "{:>5} {:>8} {:>11} {:>9.4} {:>9.4} {:>9.2}{mark}",
+                "{:>5} {:>8} {:>11} {:>9.4} {:>9.4} {:>9.2}{raw}{mark}",
                 t.reuse,
                 t.unfreeze,
                 t.finetune_lr,
@@ -107,22 +129,12 @@ pub fn sweep(
 ) -> Result<SweepReport> {
     let available = count_units(pretrained);
     let input_shape = data.train.sample_shape().to_vec();
-    let mut grid = Vec::new();
-    for &r in &config.reuse {
-        if r > available {
-            return Err(TransferError::Config(format!(
-                "cannot reuse {r} layers: the pretrained model has {available} layers with parameters"
-            )));
-        }
-        for &u in &config.unfreeze {
-            let k = if u == UNFREEZE_ALL { r } else { u };
-            for &lr in &config.finetune_lrs {
-                if k <= r && !grid.contains(&(r, k, lr)) {
-                    grid.push((r, k, lr));
-                }
-            }
-        }
+    if let Some(&r) = config.reuse.iter().find(|&&r| r > available) {
+        return Err(TransferError::Config(format!(
+            "cannot reuse {r} layers: the pretrained model has {available} layers with parameters"
+        )));
     }
+    let grid = config.grid();
     if grid.is_empty() {
         return Err(TransferError::Config(
             "the sweep grid is empty: give reuse, unfreeze and finetune_lrs values".into(),

@@ -3,7 +3,7 @@
 use super::dataset::{Dataset, Targets};
 use super::options::{ImageLayout, LoadOptions, TargetKind};
 use crate::formats::{DType, RawArray, RawData};
-use crate::{NnError, Result};
+use crate::{Fix, NnError, Result};
 use graft_engine::Tensor;
 
 /// A u8 pixel as f32 in `[0, 1]`. The writer inverts exactly this expression, so u8 images
@@ -81,11 +81,10 @@ fn inputs_tensor(x: &RawArray, name: &str, options: &LoadOptions) -> Result<Tens
             3 => vec![n, 1, x.shape[1], x.shape[2]],
             4 => x.shape.clone(),
             _ => {
-                return Err(NnError::Data(format!(
-                    "{name} has shape {:?}; the CHW layout needs images [n, h, w] or [n, c, h, w] — use \
-                     ImageLayout::Flat or AsStored for other inputs",
-                    x.shape
-                )))
+                return Err(NnError::fixable(
+                    format!("{name} has shape {:?}; the CHW layout needs images [n, h, w] or [n, c, h, w]", x.shape),
+                    Fix::FlatLayout,
+                ))
             }
         },
     };
@@ -107,11 +106,14 @@ fn targets_of(y: &RawArray, name: &str, kind: TargetKind) -> Result<Targets> {
         return Ok(Targets::Values(Tensor::from_vec(y.to_f32(), &y.shape)?));
     }
     if !one_per_sample {
-        return Err(NnError::Data(format!(
-            "{name} has shape {:?}, but class labels are one integer per sample ([n] or [n, 1]) — for one-hot \
-             rows store their argmax, or read them as TargetKind::Values",
-            y.shape
-        )));
+        return Err(NnError::fixable(
+            format!(
+                "{name} has shape {:?}, but class labels are one integer per sample ([n] or [n, 1]); for one-hot \
+                 rows store their argmax",
+                y.shape
+            ),
+            Fix::TargetsAsValues,
+        ));
     }
     let labels = y.to_labels().map_err(|e| NnError::Data(format!("{name}: {e}")))?;
     Ok(Targets::Classes(labels))

@@ -13,15 +13,17 @@ pub struct Conv2d {
 impl Conv2d {
     /// A square-kernel convolution with PyTorch's default initialisation.
     pub fn new(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize, rng: &mut Rng) -> Self {
-        let shape = [out_ch, in_ch, kernel, kernel];
+        let options = Conv2dOptions { stride: (stride, stride), padding: (padding, padding) };
+        Conv2d::with_init([out_ch, in_ch, kernel, kernel], true, options, Init::TorchDefault, rng)
+    }
+
+    /// A convolution with weight `shape` `[out, in, kh, kw]` drawn by `init`; the bias (if any)
+    /// follows the initialiser's convention ([`Init::bias_init`]).
+    pub fn with_init(shape: [usize; 4], bias: bool, options: Conv2dOptions, init: Init, rng: &mut Rng) -> Self {
         let (fan_in, fan_out) = fans(&shape);
-        let weight = Init::TorchDefault.sample(&shape, fan_in, fan_out, rng);
-        let bias = Init::TorchDefault.sample(&[out_ch], fan_in, fan_out, rng);
-        Conv2d::from_tensors(
-            weight,
-            Some(bias),
-            Conv2dOptions { stride: (stride, stride), padding: (padding, padding) },
-        )
+        let weight = init.sample(&shape, fan_in, fan_out, rng);
+        let bias = bias.then(|| init.bias_init().sample(&[shape[0]], fan_in, fan_out, rng));
+        Conv2d::from_tensors(weight, bias, options)
     }
 
     /// Wraps existing tensors (made trainable).

@@ -15,10 +15,19 @@ impl Linear {
         Linear::with_init(in_features, out_features, true, Init::TorchDefault, rng)
     }
 
-    /// A layer with a chosen weight initialiser; the bias (if any) uses PyTorch's default.
+    /// A layer with a chosen initialiser; the bias (if any) follows the initialiser's convention
+    /// ([`Init::bias_init`]: zeros for Keras names, PyTorch's default otherwise).
+    ///
+    /// ```
+    /// use graft_engine::Rng;
+    /// use graft_nn::{init::Init, layers::Linear};
+    /// let dense = Linear::with_init(784, 100, true, Init::HeNormal, &mut Rng::new(0));
+    /// assert!(dense.bias.unwrap().to_vec()?.iter().all(|&b| b == 0.0)); // as Keras' Dense
+    /// # Ok::<(), graft_engine::Error>(())
+    /// ```
     pub fn with_init(in_features: usize, out_features: usize, bias: bool, init: Init, rng: &mut Rng) -> Self {
         let weight = init.sample(&[out_features, in_features], in_features, out_features, rng);
-        let bias = bias.then(|| Init::TorchDefault.sample(&[out_features], in_features, out_features, rng));
+        let bias = bias.then(|| init.bias_init().sample(&[out_features], in_features, out_features, rng));
         Linear::from_tensors(weight, bias)
     }
 

@@ -7,10 +7,45 @@
 //! `state_dict` saved with `safetensors.torch.save_file` loads against an architecture given as
 //! a spec string ([`load_model_with_spec`]) or built in code ([`load_state_dict`]).
 //!
+//! # Keras files
+//!
+//! A Keras model's weights saved to `.safetensors` (`{v.path: v.numpy() for v in
+//! model.weights}`) load against a spec too, in Keras layout ([`LoadOptions::keras`], or by
+//! default when the names are Keras names, [`WeightLayout::Detect`]):
+//!
+//! - Names: `dense/kernel`, `dense_1/bias`, `dense_2/kernel:0`, `dense.kernel`, with a prefix
+//!   all names share (`sequential/`) dropped. They map by layer name when every one then names
+//!   a tensor of the model (`hidden1/kernel` → `hidden1.weight` of the spec
+//!   `flatten,hidden1=linear(784,100),relu,…`); otherwise by Keras' automatic names in creation
+//!   order: `dense`, `dense_1`, … `dense_10` (numeric order) onto the model's `linear` layers
+//!   in order, `conv2d`, … onto its `conv2d` layers, `batch_normalization`, … onto its
+//!   batch norms (also `embedding` and `layer_normalization`). Other names are refused, listed,
+//!   with the fix: name the spec's layers like the Keras layers.
+//! - Leaves: `kernel` → `weight`, `bias` → `bias`, `gamma` → `weight`, `beta` → `bias`,
+//!   `moving_mean` → `running_mean`, `moving_variance` → `running_var`, `embeddings` →
+//!   `weight`. Keras keeps no `num_batches_tracked`: the model's stays. Dropout seed states
+//!   (`seed_generator_state`, in `model.variables`) are not weights and are skipped.
+//! - Layouts: every Dense kernel `[in, out]` is transposed to `[out, in]`, square ones included
+//!   (their shape cannot show their layout, so transposing only the shapes that clash would
+//!   load a wrong model), and every Conv2D kernel `[kh, kw, in, out]` becomes
+//!   `[out, in, kh, kw]`. Each kernel must have exactly the Keras shape of its layer: one
+//!   already in graft's layout is refused, as the file then mixes layouts.
+//! - Keras' BatchNormalization defaults differ from PyTorch's: write
+//!   `batchnorm2d(c,eps=0.001,momentum=0.01)`. Keras convolutions run on NHWC images, graft's on
+//!   NCHW: feed graft the same images transposed, and mind that a `Flatten` after a convolution
+//!   orders the features differently.
+//!
+//! A file of PyTorch/graft names in which some 2-D weight has the model's transposed shape is
+//! refused with [`Fix::KerasLayout`] (it looks like Keras layout, in which every Dense kernel
+//! must be transposed, not only the non-square ones); one read in Keras layout whose kernels all
+//! have graft's own shapes, with [`Fix::TorchLayout`]. A file with both kinds of names is
+//! refused as ambiguous.
+//!
 //! Loading is strict: every tensor of the model must be in the file with its shape (a
 //! one-element tensor also fits a scalar, as exporters write PyTorch's `num_batches_tracked`
-//! as `[]` or `[1]`), and the file must hold nothing else; otherwise one [`NnError::Model`] lists every missing,
-//! unexpected, mis-shaped and unreadable tensor, and the model is left unchanged. F16, BF16,
+//! as `[]` or `[1]`), and the file must hold nothing else; otherwise one error lists every
+//! missing, unexpected, mis-shaped and unreadable tensor ([`NnError::Model`], or
+//! [`NnError::Fixable`] when a layout setting mends it), and the model is left unchanged. F16, BF16,
 //! F64 and integer tensors (PyTorch's int64 `num_batches_tracked`) are converted to f32.
 //! Values are written into the model's existing tensors, so every clone and slice sharing
 //! them sees the new values.
@@ -31,6 +66,7 @@
 //! # Ok::<(), graft_nn::NnError>(())
 //! ```
 
+mod keras;
 pub(crate) mod read;
 mod strict;
 mod summary;
@@ -41,7 +77,7 @@ pub use summary::{FileSummary, TensorSummary};
 use crate::module::Module;
 use crate::sequential::Sequential;
 use crate::spec::{parse_spec, Spec};
-use crate::{NnError, Result};
+use crate::{Fix, NnError, Result};
 use graft_engine::Tensor;
 use std::path::Path;
 
@@ -52,16 +88,58 @@ pub const FORMAT_KEY: &str = "graft.format";
 /// The format version this graft writes and reads.
 pub const FORMAT_VERSION: &str = "1";
 
-/// How [`load_state_dict`] maps a file onto a model.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How a file stores Dense and Conv2D kernels, and so how its tensors map onto a model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WeightLayout {
+    /// Tell from the tensor names: Keras names (`dense/kernel`, `dense_1/bias:0`,
+    /// `sequential/batch_normalization/gamma`) are read in [`Keras`](WeightLayout::Keras)
+    /// layout, PyTorch/graft names (`0.weight`, `features.1.running_var`) in
+    /// [`Torch`](WeightLayout::Torch) layout; a file with both kinds is refused as ambiguous.
+    #[default]
+    Detect,
+    /// Keras layout: Dense kernels `[in, out]` and Conv2D kernels `[kh, kw, in, out]`, every
+    /// one rearranged to graft's `[out, in]` / `[out, in, kh, kw]` (square ones too, whose
+    /// shape cannot show their layout). Keras names are mapped onto the model's layers (see
+    /// the [module](self)); a file with PyTorch/graft names has its `linear` and `conv2d`
+    /// weights rearranged and is refused when they already have the model's shapes.
+    Keras,
+    /// PyTorch/graft layout: tensors load by name, as stored, whatever the names look like (a
+    /// PyTorch module may call a parameter `gamma`); a refusal of a file with Keras names
+    /// names [`Fix::KerasLayout`].
+    Torch,
+}
+
+/// How [`load_state_dict`] maps a file onto a model. The default detects the layout from the
+/// tensor names ([`WeightLayout::Detect`]).
+///
+/// ```
+/// use graft_nn::model_file::{LoadOptions, WeightLayout};
+/// assert_eq!(LoadOptions::default().layout, WeightLayout::Detect);
+/// assert_eq!(LoadOptions::keras().layout, WeightLayout::Keras);
+/// assert_eq!(LoadOptions::torch().layout, WeightLayout::Torch);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LoadOptions {
-    /// The file stores dense kernels the Keras way, `[in, out]`, where graft (like PyTorch)
-    /// uses `[out, in]`. With this option a 2-D `*.weight` tensor whose shape is the transpose
-    /// of the model's is transposed while loading; a square one is transposed when it belongs
-    /// to a `linear` layer of a `Sequential` tree (embedding tables, which Keras also stores
-    /// `[num, dim]`, are left alone). Names must already follow graft's (`0.weight`, not
-    /// `dense/kernel:0`), and convolution kernels are not remapped.
-    pub keras_dense_transpose: bool,
+    /// How the file stores its kernels.
+    pub layout: WeightLayout,
+}
+
+impl LoadOptions {
+    /// Detect the layout from the tensor names (the default).
+    pub const fn detect() -> Self {
+        LoadOptions { layout: WeightLayout::Detect }
+    }
+
+    /// Read the file in Keras layout: every Dense kernel transposed from `[in, out]`, every
+    /// Conv2D kernel rearranged from `[kh, kw, in, out]`.
+    pub const fn keras() -> Self {
+        LoadOptions { layout: WeightLayout::Keras }
+    }
+
+    /// Read the file as a PyTorch/graft state dict: by name, as stored.
+    pub const fn torch() -> Self {
+        LoadOptions { layout: WeightLayout::Torch }
+    }
 }
 
 /// Saves `model` atomically as a graft `.safetensors` file (F32 tensors, spec and format in
@@ -94,11 +172,14 @@ pub fn load_model_from_bytes(bytes: &[u8], label: &str) -> Result<Sequential> {
 fn load_model_parsed(bytes: &[u8], label: &str, release: &dyn Fn(&[u8])) -> Result<Sequential> {
     let file = read::parse(bytes, label)?;
     let spec = file.metadata.get(SPEC_KEY).ok_or_else(|| {
-        NnError::Model(format!(
-            "{}: the file has no `{SPEC_KEY}` metadata, so it does not say its architecture (a PyTorch \
-             state_dict?); load it with load_model_with_spec(path, \"<spec>\")",
-            file.label
-        ))
+        NnError::fixable(
+            format!(
+                "{}: the file has no `{SPEC_KEY}` metadata, so it does not say its architecture (a PyTorch or \
+                 Keras state_dict?)",
+                file.label
+            ),
+            Fix::GiveSpec,
+        )
     })?;
     match file.metadata.get(FORMAT_KEY).map(String::as_str) {
         Some(FORMAT_VERSION) => {}
@@ -125,11 +206,12 @@ fn load_model_parsed(bytes: &[u8], label: &str, release: &dyn Fn(&[u8])) -> Resu
         )));
     }
     let model = parsed.build(0);
-    strict::load_into(&model, &file, LoadOptions::default(), release)?;
+    strict::load_into(&model, &file, LoadOptions::torch(), release)?;
     Ok(model)
 }
 
-/// Builds `spec` and loads a plain state-dict file (e.g. PyTorch's) into it.
+/// Builds `spec` and loads a plain state-dict file (PyTorch's, or Keras' with the layout
+/// detected from the names; see [`load_model_with_spec_options`]) into it.
 ///
 /// ```no_run
 /// let cnn = graft_nn::load_model_with_spec(
@@ -140,12 +222,31 @@ fn load_model_parsed(bytes: &[u8], label: &str, release: &dyn Fn(&[u8])) -> Resu
 /// # Ok::<(), graft_nn::NnError>(())
 /// ```
 pub fn load_model_with_spec(path: impl AsRef<Path>, spec: &str) -> Result<Sequential> {
+    load_model_with_spec_options(path, spec, LoadOptions::default())
+}
+
+/// Builds `spec` and loads a plain state-dict file into it, in the layout `options` says.
+///
+/// A Keras model `Sequential([Input((784,)), Dense(100, relu), Dense(10)])`, its weights saved
+/// as `{v.path: v.numpy() for v in model.weights}` with `safetensors.numpy.save_file`:
+///
+/// ```no_run
+/// use graft_nn::{load_model_with_spec_options, model_file::LoadOptions};
+/// let mlp = load_model_with_spec_options(
+///     "keras_mlp.safetensors",
+///     "linear(784,100),relu,linear(100,10)",
+///     LoadOptions::keras(),
+/// )?;
+/// # Ok::<(), graft_nn::NnError>(())
+/// ```
+pub fn load_model_with_spec_options(path: impl AsRef<Path>, spec: &str, options: LoadOptions) -> Result<Sequential> {
     let model = parse_spec(spec, 0)?;
-    load_state_dict(&model, path, LoadOptions::default())?;
+    load_state_dict(&model, path, options)?;
     Ok(model)
 }
 
-/// Loads the tensors of a `.safetensors` file into `model`, strictly (see the [module](self)).
+/// Loads the tensors of a `.safetensors` file into `model`, strictly and in the layout
+/// `options` says (see the [module](self)).
 pub fn load_state_dict(model: &dyn Module, path: impl AsRef<Path>, options: LoadOptions) -> Result<()> {
     let path = path.as_ref();
     let bytes = read::read_file(path)?;

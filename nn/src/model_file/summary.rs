@@ -46,6 +46,24 @@ impl FileSummary {
         self.tensors.iter().map(|t| t.shape.iter().product::<usize>()).sum()
     }
 
+    /// Whether the tensor names are Keras names (`dense/kernel`, `sequential/dense_1/bias`,
+    /// `conv2d/kernel:0`, `batch_normalization.gamma`) and none are PyTorch/graft names: such a
+    /// file loads in Keras layout by default (see [`WeightLayout`](super::WeightLayout)).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("graft-doc-keras-{}.safetensors", std::process::id()));
+    /// graft_nn::save_model(&graft_nn::parse_spec("linear(2,2)", 0)?, &path)?;
+    /// assert!(!graft_nn::inspect(&path)?.is_keras_layout()); // `0.weight`, `0.bias`
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), graft_nn::NnError>(())
+    /// ```
+    pub fn is_keras_layout(&self) -> bool {
+        matches!(
+            super::keras::classify(self.tensors.iter().map(|t| t.name.as_str())),
+            super::keras::FileNames::Keras(_)
+        )
+    }
+
     /// The architecture stored by graft, if this is a graft model file.
     pub fn spec(&self) -> Option<&str> {
         self.metadata.get(super::SPEC_KEY).map(String::as_str)

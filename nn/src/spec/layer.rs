@@ -1,7 +1,7 @@
 //! One layer of a spec: its arguments checked against the layer's form, and the layer built.
 
 use super::{spec_error, MAX_LAYER_ELEMENTS, MAX_SIZE, MAX_WINDOW};
-use crate::init::{fans, Init};
+use crate::init::Init;
 use crate::layers::{
     AvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, Flatten, Gelu, GlobalAvgPool, LayerNorm, LeakyRelu, Linear,
     MaxPool2d, Relu, Sigmoid, Softmax, Tanh,
@@ -23,10 +23,12 @@ pub(crate) struct Arg {
 /// A layer with checked hyper-parameters, before any weight exists.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerSpec {
+    /// `init: None` takes the build's default initialiser ([`Spec::build_with_init`](super::Spec::build_with_init)).
     Linear {
         in_features: usize,
         out_features: usize,
         bias: bool,
+        init: Option<Init>,
     },
     Conv2d {
         in_channels: usize,
@@ -35,6 +37,7 @@ pub enum LayerSpec {
         stride: (usize, usize),
         padding: (usize, usize),
         bias: bool,
+        init: Option<Init>,
     },
     MaxPool2d(Pool2dOptions),
     AvgPool2d(Pool2dOptions),
@@ -77,17 +80,17 @@ struct Form {
 const FORMS: &[Form] = &[
     Form {
         name: "linear",
-        usage: "linear(in,out[,bias=false])",
+        usage: "linear(in,out[,bias=false][,init=he_normal])",
         positional: &[&["in", "in_features"], &["out", "out_features"]],
         required: 2,
-        options: &["bias"],
+        options: &["bias", "init", "kernel_initializer"],
     },
     Form {
         name: "conv2d",
-        usage: "conv2d(in,out,k[,stride=s][,padding=p][,bias=false]) where k, s, p are `3` or `3x1`",
+        usage: "conv2d(in,out,k[,stride=s][,padding=p][,bias=false][,init=he_normal]) where k, s, p are `3` or `3x1`",
         positional: &[&["in", "in_channels"], &["out", "out_channels"], &["k", "kernel_size", "kernel"]],
         required: 3,
-        options: &["stride", "padding", "bias"],
+        options: &["stride", "padding", "bias", "init", "kernel_initializer"],
     },
     Form {
         name: "maxpool2d",
@@ -269,6 +272,16 @@ impl Bound<'_> {
         }
     }
 
+    /// The `init=` option (Keras' `kernel_initializer=` also works), if given.
+    fn init(&self) -> Result<Option<Init>> {
+        let given: Vec<&Arg> = ["init", "kernel_initializer"].iter().filter_map(|k| self.get(k)).collect();
+        match given.as_slice() {
+            [] => Ok(None),
+            [a] => a.value.parse::<Init>().map(Some).map_err(|e| spec_error(self.spec, a.pos, &e.to_string())),
+            [_, b, ..] => Err(spec_error(self.spec, b.key_pos, "give `init` or `kernel_initializer`, not both")),
+        }
+    }
+
     fn flag(&self, name: &str, default: bool) -> Result<bool> {
         let Some(a) = self.get(name) else { return Ok(default) };
         match a.value.to_ascii_lowercase().as_str() {
@@ -320,9 +333,12 @@ pub(crate) fn layer_from_args(spec: &str, word: &str, pos: usize, args: &[Arg]) 
     };
     let b = bind(spec, form, pos, args)?;
     let layer = match form.name {
-        "linear" => {
-            LayerSpec::Linear { in_features: b.size("in")?, out_features: b.size("out")?, bias: b.flag("bias", true)? }
-        }
+        "linear" => LayerSpec::Linear {
+            in_features: b.size("in")?,
+            out_features: b.size("out")?,
+            bias: b.flag("bias", true)?,
+            init: b.init()?,
+        },
         "conv2d" => LayerSpec::Conv2d {
             in_channels: b.size("in")?,
             out_channels: b.size("out")?,
@@ -330,6 +346,7 @@ pub(crate) fn layer_from_args(spec: &str, word: &str, pos: usize, args: &[Arg]) 
             stride: b.pair("stride", 1, (1, 1))?,
             padding: b.pair("padding", 0, (0, 0))?,
             bias: b.flag("bias", true)?,
+            init: b.init()?,
         },
         "maxpool2d" | "avgpool2d" => {
             let kernel = b.pair("k", 1, (1, 1))?;
@@ -393,7 +410,7 @@ impl LayerSpec {
     pub fn num_elements(&self) -> u128 {
         let u = |v: usize| v as u128;
         match *self {
-            LayerSpec::Linear { in_features, out_features, bias } => {
+            LayerSpec::Linear { in_features, out_features, bias, .. } => {
                 u(in_features) * u(out_features) + if bias { u(out_features) } else { 0 }
             }
             LayerSpec::Conv2d { in_channels, out_channels, kernel, bias, .. } => {
@@ -406,19 +423,17 @@ impl LayerSpec {
         }
     }
 
-    /// Builds the layer, drawing initial weights (and dropout seeds) from `rng`.
-    pub fn build(&self, rng: &mut Rng) -> Arc<dyn Module> {
+    /// Builds the layer, drawing initial weights (and dropout seeds) from `rng`; a layer
+    /// without its own `init=` uses `default_init`.
+    pub fn build(&self, default_init: Init, rng: &mut Rng) -> Arc<dyn Module> {
         match *self {
-            LayerSpec::Linear { in_features, out_features, bias } => {
-                Arc::new(Linear::with_init(in_features, out_features, bias, Init::TorchDefault, rng))
+            LayerSpec::Linear { in_features, out_features, bias, init } => {
+                Arc::new(Linear::with_init(in_features, out_features, bias, init.unwrap_or(default_init), rng))
             }
-            LayerSpec::Conv2d { in_channels, out_channels, kernel, stride, padding, bias } => {
-                // The same draws, in the same order, as `Conv2d::new`.
+            LayerSpec::Conv2d { in_channels, out_channels, kernel, stride, padding, bias, init } => {
                 let shape = [out_channels, in_channels, kernel.0, kernel.1];
-                let (fan_in, fan_out) = fans(&shape);
-                let weight = Init::TorchDefault.sample(&shape, fan_in, fan_out, rng);
-                let bias = bias.then(|| Init::TorchDefault.sample(&[out_channels], fan_in, fan_out, rng));
-                Arc::new(Conv2d::from_tensors(weight, bias, Conv2dOptions { stride, padding }))
+                let init = init.unwrap_or(default_init);
+                Arc::new(Conv2d::with_init(shape, bias, Conv2dOptions { stride, padding }, init, rng))
             }
             LayerSpec::MaxPool2d(o) => Arc::new(MaxPool2d(o)),
             LayerSpec::AvgPool2d(o) => Arc::new(AvgPool2d(o)),
@@ -462,7 +477,8 @@ mod tests {
                 kernel: (3, 1),
                 stride: (2, 2),
                 padding: (1, 0),
-                bias: false
+                bias: false,
+                init: None,
             }
         );
         assert_eq!(one("leakyrelu").unwrap(), LayerSpec::LeakyRelu(0.01));
@@ -474,8 +490,16 @@ mod tests {
         );
         assert_eq!(
             one("Linear(in_features=3, out_features=4)").unwrap(),
-            LayerSpec::Linear { in_features: 3, out_features: 4, bias: true }
+            LayerSpec::Linear { in_features: 3, out_features: 4, bias: true, init: None }
         );
+        assert_eq!(
+            one("linear(3,4,init=he_normal)").unwrap(),
+            LayerSpec::Linear { in_features: 3, out_features: 4, bias: true, init: Some(Init::HeNormal) }
+        );
+        assert!(matches!(
+            one("Conv2d(1,8,3,kernel_initializer=glorot_uniform)").unwrap(),
+            LayerSpec::Conv2d { init: Some(Init::GlorotUniform), .. }
+        ));
         assert_eq!(one("softmax(-1)").unwrap(), LayerSpec::Softmax(-1));
     }
 
@@ -501,6 +525,9 @@ mod tests {
             ("linear(65536,65536)", "refuses layers"),
             ("embedding(99999999999999999999999,2)", "whole number in 1..="),
             ("lineer(1,2)", "did you mean `linear`"),
+            ("linear(1,2,init=he)", "unknown initialiser `he`; known initialisers: torch_default, he_normal"),
+            ("linear(1,2,init=he_normal,kernel_initializer=zeros)", "not both"),
+            ("relu(init=he_normal)", "no option `init`"),
         ];
         for (s, want) in cases {
             let e = one(s).unwrap_err().to_string();

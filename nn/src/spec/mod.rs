@@ -13,12 +13,16 @@
 //!
 //! | layer | form |
 //! | --- | --- |
-//! | Linear | `linear(in,out[,bias=false])` |
-//! | Conv2d | `conv2d(in,out,k[,stride=s][,padding=p][,bias=false])`, `k`, `s`, `p` are `3` or `3x1` |
+//! | Linear | `linear(in,out[,bias=false][,init=he_normal])` |
+//! | Conv2d | `conv2d(in,out,k[,stride=s][,padding=p][,bias=false][,init=..])`, `k`, `s`, `p` are `3` or `3x1` |
 //! | MaxPool2d / AvgPool2d | `maxpool2d(k[,stride=s][,padding=p])`, `avgpool2d(...)` (stride defaults to `k`) |
 //! | global average pool | `globalavgpool` (`[n,c,h,w] → [n,c]`) |
 //! | activations | `relu`, `leakyrelu` / `leakyrelu(0.2)` (slope 0.01 by default), `sigmoid`, `tanh`, `gelu`, `softmax(dim)` |
 //! | others | `flatten`, `dropout(p)`, `batchnorm1d(n[,eps=..][,momentum=..])`, `batchnorm2d(n..)`, `layernorm(n[,eps=..])`, `embedding(num,dim)` |
+//!
+//! `init=` (or Keras' `kernel_initializer=`) picks the layer's initialiser by name
+//! (`he_normal`, `glorot_uniform`, `torch_default`, …; see [`Init`](crate::init::Init)); layers
+//! without one use the build's default, PyTorch's.
 //!
 //! Layer names are case-insensitive (`Conv2d`, `ReLU` and `BatchNorm2d` work), whitespace is
 //! ignored, and arguments may also be given by PyTorch's keyword (`in_features=784`). Every
@@ -35,6 +39,7 @@ mod parser;
 
 pub use layer::{known_layers, LayerSpec};
 
+use crate::init::Init;
 use crate::sequential::Sequential;
 use crate::{NnError, Result};
 use graft_engine::Rng;
@@ -110,14 +115,30 @@ impl Spec {
         sum(&self.items)
     }
 
-    /// Builds the model; `seed` fixes every initial weight and every dropout layer's mask stream.
+    /// Builds the model with PyTorch's default initialisation (where a layer names no
+    /// `init=`); `seed` fixes every initial weight and every dropout layer's mask stream.
     pub fn build(&self, seed: u64) -> Sequential {
-        fn build_items(items: &[SpecItem], rng: &mut Rng) -> Sequential {
+        self.build_with_init(seed, Init::TorchDefault)
+    }
+
+    /// Builds the model, drawing the weights of every layer that names no `init=` of its own
+    /// with `init` (see [`Init`] for each name's weights and biases).
+    ///
+    /// ```
+    /// use graft_nn::{init::Init, spec::Spec, Module};
+    /// // Keras' `Dense(100, kernel_initializer="he_normal")`, with the output layer's own choice.
+    /// let spec = Spec::parse("flatten,linear(784,100),relu,linear(100,10,init=glorot_uniform)")?;
+    /// let model = spec.build_with_init(1, Init::HeNormal);
+    /// assert_eq!(model.num_parameters(), 784 * 100 + 100 + 100 * 10 + 10);
+    /// # Ok::<(), graft_nn::NnError>(())
+    /// ```
+    pub fn build_with_init(&self, seed: u64, init: Init) -> Sequential {
+        fn build_items(items: &[SpecItem], init: Init, rng: &mut Rng) -> Sequential {
             let mut seq = Sequential::new();
             for item in items {
                 let layer: std::sync::Arc<dyn crate::Module> = match &item.node {
-                    SpecNode::Layer(l) => l.build(rng),
-                    SpecNode::Group(g) => std::sync::Arc::new(build_items(g, rng)),
+                    SpecNode::Layer(l) => l.build(init, rng),
+                    SpecNode::Group(g) => std::sync::Arc::new(build_items(g, init, rng)),
                 };
                 match &item.name {
                     Some(n) => seq.push_named(n, layer),
@@ -126,7 +147,7 @@ impl Spec {
             }
             seq
         }
-        build_items(&self.items, &mut Rng::new(seed))
+        build_items(&self.items, init, &mut Rng::new(seed))
     }
 }
 
@@ -144,6 +165,11 @@ impl Spec {
 /// ```
 pub fn parse_spec(spec: &str, seed: u64) -> Result<Sequential> {
     Ok(Spec::parse(spec)?.build(seed))
+}
+
+/// [`parse_spec`] with `init` for every layer that names no `init=` of its own.
+pub fn parse_spec_with_init(spec: &str, seed: u64, init: Init) -> Result<Sequential> {
+    Ok(Spec::parse(spec)?.build_with_init(seed, init))
 }
 
 /// 1-based column (in characters) of byte offset `pos`.

@@ -36,6 +36,11 @@ pub struct EpochRecord {
 pub struct History {
     /// One record per completed epoch, in order.
     pub epochs: Vec<EpochRecord>,
+    /// With early stopping: the epoch of the lowest validation loss (whose weights the model
+    /// holds when they were restored).
+    pub best_epoch: Option<usize>,
+    /// With early stopping: whether training stopped before its last epoch.
+    pub stopped_early: bool,
 }
 
 impl History {
