@@ -1,16 +1,15 @@
 //! Dataset arguments: `IMAGES,LABELS` pairs (IDX or .npy) or one .npz / .safetensors file.
 
-use super::{CliResult, Common};
+use super::{CliResult, Common, Layout};
 use graft::nn::data::{load_idx, load_npy, load_npz, load_safetensors, Dataset, ImageLayout, LoadOptions, TargetKind};
 use std::path::Path;
 
 /// Load options from the shared flags.
 pub fn load_options(common: &Common) -> CliResult<LoadOptions> {
-    let layout = match common.layout.as_str() {
-        "chw" => ImageLayout::Chw,
-        "flat" => ImageLayout::Flat,
-        "stored" => ImageLayout::AsStored,
-        other => return Err(format!("--layout {other}: use chw, flat or stored").into()),
+    let layout = match common.layout {
+        Layout::Chw => ImageLayout::Chw,
+        Layout::Flat => ImageLayout::Flat,
+        Layout::Stored => ImageLayout::AsStored,
     };
     let mut opts = LoadOptions { layout, targets: TargetKind::Classes, ..LoadOptions::default() };
     if let Some(ms) = &common.normalize {

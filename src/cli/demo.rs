@@ -68,7 +68,7 @@ fn head(features: &[usize], seed: u64) -> graft::transfer::Result<Sequential> {
 pub fn run(a: DemoArgs) -> CliResult<()> {
     let device = model::device(&a.device)?;
     let model_a_path = a.data.join("model_a.safetensors");
-    let model_a = model::load(&model_a_path, None)?;
+    let model_a = model::load(&model_a_path, None, model::LayoutArg { keras: false }, "--spec")?;
     graft::nn::move_to_device(&model_a, &device)?;
     let split = |name: &str| -> CliResult<Dataset> { Ok(task_b(&a.data, name)?.to_device(&device)?) };
     let (train, val, test) = (split("train")?, split("val")?, split("test")?);
@@ -134,7 +134,7 @@ pub fn run(a: DemoArgs) -> CliResult<()> {
         feature_cache: true,
         parallel: true,
     };
-    eprintln!("sweeping {} configurations...", 3 * 3 * 3);
+    eprintln!("sweeping {} configurations...", config.grid().len());
     let head_fn = |f: &[usize]| head(f, a.seed);
     let report = sweep(&trunk_a, &head_fn, SweepData { train: &train, val: &val, test: &test }, &config)?;
     println!("sweep (chosen by validation accuracy only):\n{}", report.table("acc"));

@@ -2,6 +2,7 @@
 
 mod data;
 mod demo;
+mod errors;
 mod inspect;
 mod model;
 mod phases;
@@ -12,7 +13,8 @@ mod sweep;
 mod train;
 mod transfer;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use errors::FixFlags;
 use std::path::PathBuf;
 
 pub type CliResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -29,9 +31,10 @@ pub struct Cli {
 enum Command {
     /// Runs the transfer-learning demo on the Fashion-MNIST data shipped in data/demo.
     Demo(demo::DemoArgs),
-    /// Lists the tensors (names, dtypes, shapes) and the architecture of a .safetensors file.
+    /// Lists the tensors (names, dtypes, shapes) of a .safetensors file and its architecture:
+    /// the stored one of a graft file, or the layers a plain state dict's names and shapes show.
     Inspect {
-        /// A model file (graft or PyTorch state_dict) or a dataset in .safetensors format.
+        /// A model file (graft, PyTorch or Keras state dict) or a dataset in .safetensors format.
         file: PathBuf,
     },
     /// Trains a model given by an architecture spec on a dataset.
@@ -52,26 +55,74 @@ pub struct Common {
     /// Where to compute: cpu, gpu, or auto (the GPU when one is available, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Seed for weight initialisation and shuffling: the same seed gives the same run.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     /// How images are shaped for the model: chw ([n, 1, h, w], works with a leading flatten
     /// or conv2d), flat ([n, h*w]) or stored (as in the file).
-    #[arg(long, default_value = "chw")]
-    pub layout: String,
+    #[arg(long, value_enum, default_value_t = Layout::Chw)]
+    pub layout: Layout,
     /// Normalise inputs as (x - MEAN) / STD after scaling u8 pixels to [0, 1], e.g. 0.1307,0.3081.
     #[arg(long, value_name = "MEAN,STD")]
     pub normalize: Option<String>,
 }
 
-pub fn run(cli: Cli) -> CliResult<()> {
-    match cli.command {
-        Command::Demo(a) => demo::run(a),
-        Command::Inspect { file } => inspect::run(&file),
-        Command::Train(a) => train::run(a),
-        Command::Transfer(a) => transfer::run(a),
-        Command::Sweep(a) => sweep::run(a),
-        Command::Eval(a) => predict::run_eval(a),
-        Command::Predict(a) => predict::run_predict(a),
+/// The seed of the commands that draw random numbers (weights, shuffling, hold-outs).
+#[derive(Args, Debug, Clone)]
+pub struct SeedArg {
+    /// Seed for weight initialisation and shuffling: the same seed gives the same run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `--layout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Layout {
+    Chw,
+    Flat,
+    Stored,
+}
+
+impl Layout {
+    /// As written on the command line (and in checkpoint fingerprints).
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Chw => "chw",
+            Layout::Flat => "flat",
+            Layout::Stored => "stored",
+        }
     }
+}
+
+/// `--loss`: what a classifier trains with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LossChoice {
+    /// Binary cross-entropy for a 1-unit head, cross-entropy otherwise.
+    Auto,
+    /// Cross-entropy on logits, one output unit per class (Keras' sparse_categorical_crossentropy).
+    Ce,
+    /// Binary cross-entropy on the logit of a 1-unit head, accuracy at probability 0.5.
+    Bce,
+}
+
+impl LossChoice {
+    /// The loss for a model with `units` outputs.
+    pub fn resolve(self, units: usize) -> graft::nn::train::LossKind {
+        use graft::nn::train::LossKind;
+        match self {
+            LossChoice::Auto => LossKind::for_classifier(units),
+            LossChoice::Ce => LossKind::CrossEntropy,
+            LossChoice::Bce => LossKind::BceWithLogits,
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> CliResult<()> {
+    let (result, flags) = match cli.command {
+        Command::Demo(a) => (demo::run(a), FixFlags::OTHER),
+        Command::Inspect { file } => (inspect::run(&file), FixFlags::OTHER),
+        Command::Train(a) => (train::run(a), FixFlags::TRAIN),
+        Command::Transfer(a) => (transfer::run(a), FixFlags::TRANSFER),
+        Command::Sweep(a) => (sweep::run(a), FixFlags::TRANSFER),
+        Command::Eval(a) => (predict::run_eval(a), FixFlags::EVAL),
+        Command::Predict(a) => (predict::run_predict(a), FixFlags::PREDICT),
+    };
+    result.map_err(|e| errors::for_cli(e, flags))
 }

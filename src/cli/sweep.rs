@@ -1,23 +1,38 @@
 //! `graft sweep`: which number of reused and unfrozen layers works best.
 
 use super::data::{load_dataset, load_options, parse_list};
+use super::model::LayoutArg;
+use super::train::parse_init;
 use super::transfer::build_head;
-use super::{model, CliResult, Common};
+use super::{model, CliResult, Common, LossChoice, SeedArg};
 use clap::Args;
-use graft::nn::train::{LossKind, MetricKind};
-use graft::transfer::{clone_model, count_units, drop_top_units, sweep, SweepConfig, SweepData, UNFREEZE_ALL};
+use graft::nn::init::Init;
+use graft::transfer::{
+    clone_model, count_units, drop_top_units, output_shape, sweep, SweepConfig, SweepData, UNFREEZE_ALL,
+};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
-    /// The pretrained model: a graft .safetensors file, or a PyTorch state_dict with --pretrained-spec.
+    /// The pretrained model: a graft .safetensors file, or a PyTorch/Keras state dict with
+    /// --pretrained-spec.
     #[arg(long)]
     pretrained: PathBuf,
+    /// Architecture of a plain state_dict file (graft files carry their own).
     #[arg(long)]
     pretrained_spec: Option<String>,
-    /// The new head; `{in}` stands for the number of features the reused layers produce.
+    #[command(flatten)]
+    layout: LayoutArg,
+    /// The new head; `{in}` stands for the number of features the reused layers produce (a
+    /// head starting with a linear layer gets a flatten in front of features that are not flat).
     #[arg(long)]
     head: String,
+    /// Initialiser of the head's layers that name no init= (see `graft train --help`).
+    #[arg(long, value_parser = parse_init, default_value = "torch_default")]
+    init: Init,
+    /// The loss: auto picks bce for a 1-unit head and ce otherwise.
+    #[arg(long, value_enum, default_value_t = LossChoice::Auto)]
+    loss: LossChoice,
     #[arg(long)]
     train: String,
     /// Validation data: the only data the choice is based on.
@@ -26,7 +41,8 @@ pub struct SweepArgs {
     /// Test data: reported for every configuration, never used to choose.
     #[arg(long)]
     test: String,
-    /// Numbers of layers to reuse (default: every number from 0 to all but the old output layer).
+    /// Numbers of layers to reuse (default: every number from 0 to all but the old output
+    /// layer); 0 trains the head alone on the raw (flattened) inputs, a from-scratch baseline.
     #[arg(long)]
     reuse: Option<String>,
     /// Numbers of top reused layers to unfreeze in the fine-tuning phase; `all` for all of them.
@@ -48,6 +64,8 @@ pub struct SweepArgs {
     sequential: bool,
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    seed: SeedArg,
 }
 
 /// `0,1,all` → numbers, with `all` as [`UNFREEZE_ALL`].
@@ -63,7 +81,8 @@ pub fn parse_unfreeze(s: &str) -> CliResult<Vec<usize>> {
 pub fn run(a: SweepArgs) -> CliResult<()> {
     let device = model::device(&a.common.device)?;
     let opts = load_options(&a.common)?;
-    let pretrained = drop_top_units(&clone_model(&model::load(&a.pretrained, a.pretrained_spec.as_deref())?)?, 1)?;
+    let loaded = model::load(&a.pretrained, a.pretrained_spec.as_deref(), a.layout, "--pretrained-spec")?;
+    let pretrained = drop_top_units(&clone_model(&loaded)?, 1)?;
     graft::nn::move_to_device(&pretrained, &device)?;
     let load = |arg: &str| -> CliResult<_> { Ok(load_dataset(arg, &opts)?.to_device(&device)?) };
     let (train, val, test) = (load(&a.train)?, load(&a.val)?, load(&a.test)?);
@@ -71,6 +90,11 @@ pub fn run(a: SweepArgs) -> CliResult<()> {
         Some(r) => parse_list("--reuse", r)?,
         None => (0..=count_units(&pretrained)).collect(),
     };
+    let seed = a.seed.seed;
+    // The loss follows the head's width, which does not depend on how many layers are reused.
+    let features = output_shape(&pretrained, train.sample_shape())?;
+    let units: usize = output_shape(&build_head(&a.head, &features, seed, a.init)?, &features)?.iter().product();
+    let loss = model::loss_for(a.loss, units);
     let config = SweepConfig {
         reuse,
         unfreeze: parse_unfreeze(&a.unfreeze)?,
@@ -79,23 +103,26 @@ pub fn run(a: SweepArgs) -> CliResult<()> {
         head_lr: a.head_lr,
         finetune_epochs: a.finetune_epochs,
         batch_size: a.batch_size,
-        loss: LossKind::CrossEntropy,
-        metric: MetricKind::Accuracy,
-        seed: a.common.seed,
+        loss,
+        metric: loss.metric(),
+        seed,
         feature_cache: true,
         parallel: !a.sequential,
     };
-    let seed = a.common.seed;
     let head = |features: &[usize]| {
-        build_head(&a.head, features, seed).map_err(|e| graft::transfer::TransferError::Config(e.to_string()))
+        build_head(&a.head, features, seed, a.init).map_err(|e| graft::transfer::TransferError::Config(e.to_string()))
     };
-    eprintln!("sweeping {} configurations...", config.reuse.len() * config.unfreeze.len() * config.finetune_lrs.len());
+    eprintln!("sweeping {} configurations...", config.grid().len());
     let report = sweep(&pretrained, &head, SweepData { train: &train, val: &val, test: &test }, &config)?;
     print!("{}", report.table("acc"));
     let b = report.best();
-    println!(
-        "best by validation: reuse {} layers, unfreeze the top {}, fine-tune at lr {} -> test accuracy {:.4}",
-        b.reuse, b.unfreeze, b.finetune_lr, b.test_metric
-    );
+    if b.reuse == 0 {
+        println!("best by validation: the head alone on the raw inputs -> test accuracy {:.4}", b.test_metric);
+    } else {
+        println!(
+            "best by validation: reuse {} layers, unfreeze the top {}, fine-tune at lr {} -> test accuracy {:.4}",
+            b.reuse, b.unfreeze, b.finetune_lr, b.test_metric
+        );
+    }
     Ok(())
 }

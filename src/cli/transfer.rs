@@ -1,15 +1,18 @@
 //! `graft transfer`: reuse a pretrained model's lower layers for a new task.
 
 use super::data::{load_dataset, load_options};
+use super::model::LayoutArg;
 use super::phases::parse_phase;
 use super::progress::Bar;
 use super::svg::write_curves;
-use super::{model, CliResult, Common};
+use super::train::parse_init;
+use super::{model, CliResult, Common, LossChoice, SeedArg};
 use clap::Args;
 use graft::nn::checkpoint::CheckpointOptions;
 use graft::nn::data::Dataset;
-use graft::nn::spec::parse_spec;
-use graft::nn::train::{evaluate, LossKind, MetricKind};
+use graft::nn::init::Init;
+use graft::nn::spec::parse_spec_with_init;
+use graft::nn::train::evaluate;
 use graft::nn::{Module, Sequential};
 use graft::transfer::{
     clone_model, count_units, drop_top_units, graft_head, keep_units, output_shape, run_schedule,
@@ -19,19 +22,29 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct TransferArgs {
-    /// The pretrained model: a graft .safetensors file, or a PyTorch state_dict with --pretrained-spec.
+    /// The pretrained model: a graft .safetensors file, or a PyTorch/Keras state dict with
+    /// --pretrained-spec.
     #[arg(long)]
     pretrained: PathBuf,
     /// Architecture of a plain state_dict file (graft files carry their own).
     #[arg(long)]
     pretrained_spec: Option<String>,
+    #[command(flatten)]
+    layout: LayoutArg,
     /// Number of layers (with their activations) to reuse from the bottom. Default: all but the top one.
     #[arg(long)]
     reuse: Option<usize>,
     /// The new head; `{in}` stands for the number of features the reused layers produce,
-    /// e.g. "linear({in},2)".
+    /// e.g. "linear({in},2)" or, for a binary sigmoid head, "linear({in},1)". A head starting
+    /// with a linear layer on features that are not flat gets a flatten in front.
     #[arg(long)]
     head: String,
+    /// Initialiser of the head's layers that name no init= (see `graft train --help`).
+    #[arg(long, value_parser = parse_init, default_value = "torch_default")]
+    init: Init,
+    /// The loss: auto picks bce for a 1-unit head and ce otherwise.
+    #[arg(long, value_enum, default_value_t = LossChoice::Auto)]
+    loss: LossChoice,
     /// Training data: IMAGES,LABELS or one .npz/.safetensors file.
     #[arg(long)]
     train: String,
@@ -68,19 +81,26 @@ pub struct TransferArgs {
     resume: bool,
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    seed: SeedArg,
 }
 
-/// Builds `trunk + head` from a head spec with an `{in}` placeholder.
-pub fn build_head(head_spec: &str, features: &[usize], seed: u64) -> CliResult<Sequential> {
+/// Builds a head from a spec with an `{in}` placeholder for the trunk's `features` (their
+/// product). A head that starts with a linear layer gets a flatten in front when the features
+/// are not flat (images, or the raw input of a sweep's "reuse 0"), which is what `{in}` means.
+pub fn build_head(head_spec: &str, features: &[usize], seed: u64, init: Init) -> CliResult<Sequential> {
     let n: usize = features.iter().product();
     let spec = head_spec.replace("{in}", &n.to_string());
-    Ok(parse_spec(&spec, seed.wrapping_add(1))?)
+    let starts_linear = spec.trim_start().to_ascii_lowercase().starts_with("linear");
+    let spec = if features.len() > 1 && starts_linear { format!("flatten,{spec}") } else { spec };
+    Ok(parse_spec_with_init(&spec, seed.wrapping_add(1), init)?)
 }
 
 pub fn run(a: TransferArgs) -> CliResult<()> {
     let device = model::device(&a.common.device)?;
     let opts = load_options(&a.common)?;
-    let pretrained = model::load(&a.pretrained, a.pretrained_spec.as_deref())?;
+    let seed = a.seed.seed;
+    let pretrained = model::load(&a.pretrained, a.pretrained_spec.as_deref(), a.layout, "--pretrained-spec")?;
     let load = |arg: &str| -> CliResult<Dataset> { Ok(load_dataset(arg, &opts)?.to_device(&device)?) };
     let train = load(&a.train)?;
     let val = a.val.as_deref().map(load).transpose()?;
@@ -94,8 +114,9 @@ pub fn run(a: TransferArgs) -> CliResult<()> {
     };
     let reused = count_units(&trunk);
     let features = output_shape(&trunk, train.sample_shape())?;
-    let head = build_head(&a.head, &features, a.common.seed)?;
+    let head = build_head(&a.head, &features, seed, a.init)?;
     let model = graft_head(&trunk, &head, train.sample_shape())?;
+    let loss = model::loss_for(a.loss, model::output_units(&model, train.sample_shape())?);
     let phase_args = if a.phase.is_empty() {
         vec!["epochs=4,lr=0.001".to_string(), "epochs=16,lr=0.0001,unfreeze=all".to_string()]
     } else {
@@ -107,14 +128,8 @@ pub fn run(a: TransferArgs) -> CliResult<()> {
         .map(|(i, p)| parse_phase(p, i, trunk.len(), reused))
         .collect::<CliResult<Vec<_>>>()?;
     eprintln!("reusing {reused} of {units} layers of {}; new model: {}", a.pretrained.display(), model.spec());
-    let schedule = Schedule {
-        phases,
-        batch_size: a.batch_size,
-        loss: LossKind::CrossEntropy,
-        metric: MetricKind::Accuracy,
-        seed: a.common.seed,
-        feature_cache: !a.no_cache,
-    };
+    let schedule =
+        Schedule { phases, batch_size: a.batch_size, loss, metric: loss.metric(), seed, feature_cache: !a.no_cache };
     let mut bars: Vec<Bar> = schedule.phases.iter().map(|p| Bar::new(&p.name)).collect();
     let mut report = |p: graft::transfer::PhaseProgress| bars[p.phase].update(&p.event);
     let result = match &a.checkpoint {
@@ -125,7 +140,8 @@ pub fn run(a: TransferArgs) -> CliResult<()> {
             let fingerprint = vec![
                 ("command".into(), "transfer".into()),
                 ("spec".into(), model.spec()),
-                ("seed".into(), a.common.seed.to_string()),
+                ("seed".into(), seed.to_string()),
+                ("init".into(), a.init.to_string()),
                 (
                     "data".into(),
                     format!(
@@ -135,7 +151,7 @@ pub fn run(a: TransferArgs) -> CliResult<()> {
                     ),
                 ),
                 ("sample_shape".into(), format!("{:?}", train.sample_shape())),
-                ("layout".into(), a.common.layout.clone()),
+                ("layout".into(), a.common.layout.name().into()),
                 ("normalize".into(), a.common.normalize.clone().unwrap_or_default()),
             ];
             let options = CheckpointOptions { path: path.clone(), resume: a.resume, config: fingerprint };
@@ -143,8 +159,7 @@ pub fn run(a: TransferArgs) -> CliResult<()> {
         }
         None => run_schedule(&model, &schedule, &train, val.as_ref(), &mut report)?,
     };
-    let test_result =
-        test.as_ref().map(|t| evaluate(&model, t, 256, LossKind::CrossEntropy, MetricKind::Accuracy)).transpose()?;
+    let test_result = test.as_ref().map(|t| evaluate(&model, t, 256, loss, loss.metric())).transpose()?;
     model::save(&model, &a.out)?;
     let curves = a.curves.clone().unwrap_or_else(|| a.out.with_extension("svg"));
     let named: Vec<(String, Vec<_>)> =
