@@ -5,8 +5,8 @@
 //!
 //! A training step of a fixed model asks for the same buffer sizes every step: activations,
 //! gradients, the new parameter values. Freeing them to the allocator and asking again costs
-//! fresh pages (a page fault and a zeroing pass per 4 KiB) every step, which for an MLP at batch
-//! 32 was about 15 % of the step in a profile. So a [`HostBuffer`] of at least [`POOLED_MIN_LEN`] floats
+//! fresh pages (a page fault and a zeroing pass per 4 KiB) every step, a real share of a small
+//! model's step. So a [`HostBuffer`] of at least [`POOLED_MIN_LEN`] floats
 //! and at most [`POOLED_MAX_LEN`] returns its memory to a pool keyed by exact length when dropped,
 //! and the next request of that length takes it back: once warmed up, a step allocates no fresh
 //! buffers of those sizes ([`host_pool_stats`] counts the fresh ones). Small buffers go straight
@@ -161,7 +161,7 @@ pub fn host_pool_stats() -> HostPoolStats {
 /// weights.
 pub fn trim_host_pool() {
     // The kept transposed copies of frozen weights hold pooled buffers too.
-    crate::ops::frozen_weights::clear();
+    crate::backend::frozen_weights::clear();
     let mut p = pool();
     p.free.clear();
     p.bytes = 0;

@@ -23,6 +23,7 @@
 //! ```
 
 mod autograd;
+mod backend;
 mod device;
 mod error;
 pub mod gradcheck;

@@ -16,6 +16,7 @@ use graft_engine::{
     gpu_pool_stats, no_grad, op_stats, reset_op_stats, BinaryOp, Conv2dOptions, Device, Error, GpuContext, GpuDevice,
     Pool2dOptions, Result, Rng, Tensor, UnaryOp,
 };
+use graft_kernels::unary_table::Domain;
 
 /// The GPU, or `None` (after printing why) when no adapter exists and none is required.
 fn gpu() -> Option<Device> {
@@ -102,6 +103,31 @@ fn grads_match(dev: &Device, what: &str, inputs: &[Tensor], f: impl Fn(&[Tensor]
     }
 }
 
+/// Runs one test body once per device, as `<name>::cpu` and `<name>::gpu` (the latter skipped,
+/// after saying why, when no adapter is usable and none is required). The body sees the device
+/// under test as `$dev: &Device`.
+macro_rules! test_device {
+    ($(#[$doc:meta])* fn $name:ident($dev:ident) $body:block) => {
+        $(#[$doc])*
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn cpu() {
+                let $dev: &Device = &Device::Cpu;
+                $body
+            }
+
+            #[test]
+            fn gpu() {
+                let Some(device) = super::gpu() else { return };
+                let $dev: &Device = &device;
+                $body
+            }
+        }
+    };
+}
+
 /// Alternating signs, magnitudes in [0.1, 1.5): away from the kinks of relu and abs at 0.
 fn signed(shape: &[usize], rng: &mut Rng) -> Tensor {
     let n: usize = shape.iter().product();
@@ -109,32 +135,23 @@ fn signed(shape: &[usize], rng: &mut Rng) -> Tensor {
     Tensor::from_vec(data, shape).expect("shape")
 }
 
-const UNARY_OPS: [UnaryOp; 11] = [
-    UnaryOp::Neg,
-    UnaryOp::Exp,
-    UnaryOp::Abs,
-    UnaryOp::Relu,
-    UnaryOp::LeakyRelu(0.1),
-    UnaryOp::Sigmoid,
-    UnaryOp::Tanh,
-    UnaryOp::Gelu,
-    UnaryOp::Square,
-    UnaryOp::MulScalar(-2.5),
-    UnaryOp::AddScalar(3.0),
-];
-const POSITIVE_UNARY_OPS: [UnaryOp; 4] = [UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Recip, UnaryOp::PowScalar(1.7)];
+/// Inputs on `op`'s domain: alternating signs (`signed`), or those magnitudes plus 0.2.
+fn on_domain(op: UnaryOp, x: &Tensor) -> Tensor {
+    match op.domain() {
+        Domain::Real => x.clone(),
+        Domain::Positive => x.abs().and_then(|t| t.add_scalar(0.2)).expect("cpu"),
+    }
+}
 const DIFFERENTIABLE_BINARY_OPS: [BinaryOp; 7] =
     [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Max, BinaryOp::Min];
 const COMPARISONS: [BinaryOp; 6] = [BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt, BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge];
 const BROADCAST_PAIRS: [(&[usize], &[usize]); 6] =
     [(&[3], &[3]), (&[2, 3], &[3]), (&[2, 1], &[1, 4]), (&[4, 1, 3], &[2, 1]), (&[1], &[2, 2]), (&[2, 3], &[])];
 
+/// The op table's forward tolerance.
 fn unary_tol(op: UnaryOp) -> Tol {
-    match op {
-        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Relu | UnaryOp::LeakyRelu(_) | UnaryOp::Square => EXACT,
-        UnaryOp::MulScalar(_) | UnaryOp::AddScalar(_) => EXACT,
-        _ => TRANSCENDENTAL,
-    }
+    let t = op.tolerance();
+    Tol { abs: t.abs, rel: t.rel }
 }
 
 // ---- (a) forward: every op on the GPU equals the CPU ---------------------------------------------
@@ -146,23 +163,13 @@ fn unary_forward_matches_the_cpu() {
     // 1, a prime, more than one 256-thread workgroup, and a rank-3 awkward shape.
     for shape in [vec![1], vec![7], vec![257], vec![2, 3, 37]] {
         let x = signed(&shape, &mut rng);
-        for op in UNARY_OPS {
+        for &op in UnaryOp::ALL {
             forward_matches(
                 &dev,
                 &format!("{op:?} {shape:?}"),
-                std::slice::from_ref(&x),
+                std::slice::from_ref(&on_domain(op, &x)),
                 |t| t[0].unary(op),
                 unary_tol(op),
-            );
-        }
-        let pos = x.abs().and_then(|t| t.add_scalar(0.2)).expect("cpu");
-        for op in POSITIVE_UNARY_OPS {
-            forward_matches(
-                &dev,
-                &format!("{op:?} {shape:?}"),
-                std::slice::from_ref(&pos),
-                |t| t[0].unary(op),
-                TRANSCENDENTAL,
             );
         }
     }
@@ -373,12 +380,9 @@ fn unary_and_binary_gradients_match_the_cpu() {
     let mut rng = Rng::new(11);
     for shape in [vec![1], vec![3, 4], vec![2, 1, 5]] {
         let x = signed(&shape, &mut rng);
-        for op in UNARY_OPS {
+        for &op in UnaryOp::ALL {
+            let x = on_domain(op, &x);
             grads_match(&dev, &format!("{op:?} {shape:?}"), std::slice::from_ref(&x), |t| t[0].unary(op), GRAD);
-        }
-        let pos = x.abs().and_then(|t| t.add_scalar(0.2)).expect("cpu");
-        for op in POSITIVE_UNARY_OPS {
-            grads_match(&dev, &format!("{op:?} {shape:?}"), std::slice::from_ref(&pos), |t| t[0].unary(op), GRAD);
         }
     }
     for (sa, sb) in BROADCAST_PAIRS {
@@ -508,27 +512,32 @@ fn conv_pool_and_index_gradients_match_the_cpu() {
     grads_match(&dev, "gather 0", xs, |t| t[0].gather(0, &[3, 0, 1], &[1, 3]), GRAD);
 }
 
-#[test]
-fn finite_difference_gradient_checks_pass_on_gpu_tensors() {
-    let Some(dev) = gpu() else { return };
-    let mut rng = Rng::new(15);
-    let opts = GradCheck::default();
-    let g = |ts: Vec<Tensor>| on(&dev, &ts);
-    let x = g(vec![signed(&[3, 4], &mut rng)]);
-    check_gradients(|t| t[0].tanh(), &x, opts).unwrap_or_else(|e| panic!("tanh: {e}"));
-    let ab = g(vec![Tensor::randn(&[3, 4], 0.0, 1.0, &mut rng), Tensor::randn(&[5, 4], 0.0, 1.0, &mut rng)]);
-    check_gradients(|t| t[0].matmul_t(&t[1], false, true), &ab, opts).unwrap_or_else(|e| panic!("matmul: {e}"));
-    let s = g(vec![Tensor::randn(&[2, 5], 0.0, 1.0, &mut rng)]);
-    check_gradients(|t| t[0].log_softmax(1)?.gather(1, &[4, 0], &[2, 1]), &s, opts)
-        .unwrap_or_else(|e| panic!("log_softmax + gather: {e}"));
-    let cw =
-        g(vec![Tensor::randn(&[1, 2, 4, 4], 0.0, 1.0, &mut rng), Tensor::randn(&[2, 2, 3, 3], 0.0, 1.0, &mut rng)]);
-    let conv = Conv2dOptions { stride: (1, 1), padding: (1, 1) };
-    check_gradients(|t| t[0].conv2d(&t[1], conv), &cw, opts).unwrap_or_else(|e| panic!("conv2d: {e}"));
-    let xy = g(vec![Tensor::randn(&[3, 4], 0.0, 2.0, &mut rng), Tensor::rand_uniform(&[3, 4], 0.0, 1.0, &mut rng)]);
-    check_gradients(|t| t[0].bce_with_logits(&t[1])?.mul_scalar(3.0), &xy, opts)
-        .unwrap_or_else(|e| panic!("bce_with_logits: {e}"));
-}
+test_device!(
+    /// Finite-difference gradient checks of every table op and of the ops with their own
+    /// backward kernels, on tensors of the device under test.
+    fn finite_difference_gradient_checks_pass(dev) {
+        let mut rng = Rng::new(15);
+        let opts = GradCheck::default();
+        let g = |ts: Vec<Tensor>| on(dev, &ts);
+        for &op in UnaryOp::ALL {
+            let x = g(vec![on_domain(op, &signed(&[3, 4], &mut rng))]);
+            check_gradients(|t| t[0].unary(op), &x, opts).unwrap_or_else(|e| panic!("{op:?} on {dev}: {e}"));
+        }
+        let ab = g(vec![Tensor::randn(&[3, 4], 0.0, 1.0, &mut rng), Tensor::randn(&[5, 4], 0.0, 1.0, &mut rng)]);
+        check_gradients(|t| t[0].matmul_t(&t[1], false, true), &ab, opts).unwrap_or_else(|e| panic!("matmul: {e}"));
+        let s = g(vec![Tensor::randn(&[2, 5], 0.0, 1.0, &mut rng)]);
+        check_gradients(|t| t[0].log_softmax(1)?.gather(1, &[4, 0], &[2, 1]), &s, opts)
+            .unwrap_or_else(|e| panic!("log_softmax + gather: {e}"));
+        let cw =
+            g(vec![Tensor::randn(&[1, 2, 4, 4], 0.0, 1.0, &mut rng), Tensor::randn(&[2, 2, 3, 3], 0.0, 1.0, &mut rng)]);
+        let conv = Conv2dOptions { stride: (1, 1), padding: (1, 1) };
+        check_gradients(|t| t[0].conv2d(&t[1], conv), &cw, opts).unwrap_or_else(|e| panic!("conv2d: {e}"));
+        let xy =
+            g(vec![Tensor::randn(&[3, 4], 0.0, 2.0, &mut rng), Tensor::rand_uniform(&[3, 4], 0.0, 1.0, &mut rng)]);
+        check_gradients(|t| t[0].bce_with_logits(&t[1])?.mul_scalar(3.0), &xy, opts)
+            .unwrap_or_else(|e| panic!("bce_with_logits: {e}"));
+    }
+);
 
 // ---- (c) training: same loss as the CPU -----------------------------------------------------------
 
@@ -582,25 +591,22 @@ fn an_mlp_trained_on_the_gpu_ends_with_the_cpus_loss() {
     assert_close("loss trajectory", &gpu, &cpu, Tol { abs: 1e-4, rel: 1e-3 });
 }
 
-#[test]
-fn in_place_updates_match_the_cpu() {
-    let Some(dev) = gpu() else { return };
-    let mut rng = Rng::new(15);
-    let (p, g) = (Tensor::randn(&[7, 5], 0.0, 1.0, &mut rng), Tensor::randn(&[7, 5], 0.0, 1.0, &mut rng));
-    let on_gpu = on(&dev, &[p.clone(), g.clone()]);
-    let p = p.deep_clone().expect("copy");
-    for (t, h) in [(&p, &g), (&on_gpu[0], &on_gpu[1])] {
-        t.add_scaled_(h, -0.3).expect("add_scaled_");
-        t.scale_and_add_(0.9, h).expect("scale_and_add_");
+test_device!(
+    /// `add_scaled_` and `scale_and_add_` update in place on the device and compute
+    /// `p ← 0.9 (p − 0.3 g) + g`.
+    fn in_place_updates_compute_their_formula(dev) {
+        let mut rng = Rng::new(15);
+        let (p0, g0) = (Tensor::randn(&[7, 5], 0.0, 1.0, &mut rng), Tensor::randn(&[7, 5], 0.0, 1.0, &mut rng));
+        let want: Vec<f32> = (p0.to_vec().expect("read").iter().zip(g0.to_vec().expect("read")))
+            .map(|(p, g)| 0.9 * (p - 0.3 * g) + g)
+            .collect();
+        let t = on(dev, &[p0.deep_clone().expect("copy"), g0]);
+        t[0].add_scaled_(&t[1], -0.3).expect("add_scaled_");
+        t[0].scale_and_add_(0.9, &t[1]).expect("scale_and_add_");
+        assert_eq!(&t[0].device(), dev, "the update stays on the device");
+        assert_close("add_scaled_ then scale_and_add_", &t[0].to_vec().expect("read"), &want, EXACT);
     }
-    assert_eq!(on_gpu[0].device(), dev, "the update stays on the GPU");
-    assert_close(
-        "add_scaled_ then scale_and_add_",
-        &on_gpu[0].to_vec().expect("read"),
-        &p.to_vec().expect("read"),
-        EXACT,
-    );
-}
+);
 
 #[test]
 fn gpu_ops_are_counted_like_cpu_ops() {

@@ -1,4 +1,5 @@
-//! Property tests: broadcasting binary ops, reductions, matmul with transposes, conv2d and
+//! Property tests: every unary op of the table (`graft_kernels::unary_table`) against its scalar
+//! form, broadcasting binary ops, reductions, matmul with transposes, conv2d and
 //! pooling against naive reference implementations written here, over random shapes in which
 //! every axis may be 0 or 1; and, for each op, shapes that must be refused are refused with
 //! the op's error (an `Err`, never a panic).
@@ -6,7 +7,8 @@
 //! Each property states its number of cases (`CASES`, or `PROPTEST_CASES` to override); run
 //! `cargo test -p graft-engine --test properties -- --nocapture` to see the counts.
 
-use graft_engine::{Conv2dOptions, Error, Pool2dOptions, Tensor};
+use graft_engine::{Conv2dOptions, Error, Pool2dOptions, Tensor, UnaryOp};
+use graft_kernels::unary_table::Domain;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -66,6 +68,45 @@ fn close(got: &[f32], want: &[f64], tol: f64) -> Result<(), TestCaseError> {
         prop_assert!(ok, "element {}: got {}, want {}", i, g, w);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------- unary ops
+
+/// `tensor(shape, seed)` moved onto `op`'s domain: positive ops get `|v| + 1/8`.
+fn unary_input(op: UnaryOp, shape: &[usize], seed: u64) -> Tensor {
+    let v = values(shape, seed);
+    let v = match op.domain() {
+        Domain::Real => v,
+        Domain::Positive => v.iter().map(|x| x.abs() + 0.125).collect(),
+    };
+    Tensor::from_vec(v, shape).expect("values fit the shape")
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Each op of the table, on any shape (0 and 1 axes too): the output has the input's shape
+    /// and each element is the op's scalar form bit for bit; the gradient of the sum is the
+    /// scalar derivative.
+    #[test]
+    fn unary_ops_match_their_scalar_forms(s in shape(4), seed in any::<u64>()) {
+        for &op in UnaryOp::ALL {
+            let x = unary_input(op, &s, seed).requires_grad_(true).expect("leaf");
+            let y = x.unary(op).map_err(|e| TestCaseError::fail(format!("{op:?} {s:?}: {e}")))?;
+            prop_assert_eq!(y.shape(), &s[..], "{:?}", op);
+            let (vx, vy) = (x.to_vec().unwrap_or_default(), y.to_vec().unwrap_or_default());
+            for (i, (&xv, &yv)) in vx.iter().zip(&vy).enumerate() {
+                prop_assert!(same_bits(yv, op.apply(xv)), "{:?}({}) at {}: {} vs {}", op, xv, i, yv, op.apply(xv));
+            }
+            y.sum_all().and_then(|t| t.backward()).map_err(|e| TestCaseError::fail(format!("{op:?} {s:?}: {e}")))?;
+            let g = x.grad().map(|g| g.to_vec().unwrap_or_default()).unwrap_or_default();
+            prop_assert_eq!(g.len(), vx.len(), "{:?}", op);
+            for (i, ((&xv, &yv), &gv)) in vx.iter().zip(&vy).zip(&g).enumerate() {
+                let want = op.derivative(xv, yv);
+                prop_assert!(same_bits(gv, want), "{:?}'({}) at {}: {} vs {}", op, xv, i, gv, want);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------- broadcasting binary ops

@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod layout;
 pub mod ops;
+pub mod unary_table;
 
 pub use layout::{broadcast_shape, contiguous_strides, AxisSplit};
 pub use ops::{BinaryOp, ReduceOp, UnaryOp};

@@ -1,53 +1,8 @@
 //! The op vocabulary shared by every back end.
 
-/// Elementwise operations of one input.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UnaryOp {
-    Neg,
-    Exp,
-    Log,
-    Sqrt,
-    Abs,
-    Relu,
-    /// `x` if `x > 0`, else `slope * x`.
-    LeakyRelu(f32),
-    Sigmoid,
-    Tanh,
-    /// The exact (erf) form, as PyTorch's default `nn.GELU()`.
-    Gelu,
-    /// `1 / x`.
-    Recip,
-    Square,
-    /// `x * c`.
-    MulScalar(f32),
-    /// `x + c`.
-    AddScalar(f32),
-    /// `x ^ c`.
-    PowScalar(f32),
-}
-
-impl UnaryOp {
-    /// A short lowercase name used in errors and op statistics.
-    pub fn name(self) -> &'static str {
-        match self {
-            UnaryOp::Neg => "neg",
-            UnaryOp::Exp => "exp",
-            UnaryOp::Log => "log",
-            UnaryOp::Sqrt => "sqrt",
-            UnaryOp::Abs => "abs",
-            UnaryOp::Relu => "relu",
-            UnaryOp::LeakyRelu(_) => "leaky_relu",
-            UnaryOp::Sigmoid => "sigmoid",
-            UnaryOp::Tanh => "tanh",
-            UnaryOp::Gelu => "gelu",
-            UnaryOp::Recip => "recip",
-            UnaryOp::Square => "square",
-            UnaryOp::MulScalar(_) => "mul_scalar",
-            UnaryOp::AddScalar(_) => "add_scalar",
-            UnaryOp::PowScalar(_) => "pow_scalar",
-        }
-    }
-}
+/// Elementwise operations of one input, generated from the op table in
+/// [`unary_table`](crate::unary_table) (one entry per op: name, formulas, derivative, tests).
+pub use crate::unary_table::UnaryOp;
 
 /// Elementwise operations of two inputs, with NumPy broadcasting.
 ///

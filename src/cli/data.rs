@@ -71,9 +71,9 @@ pub fn keep_classes(data: &Dataset, classes: &[usize]) -> CliResult<Dataset> {
     Ok(Dataset::new(x, graft::nn::data::Targets::Classes(remapped))?)
 }
 
-/// Parses a comma-separated list such as `1,3,4`.
-pub fn parse_list<T: std::str::FromStr>(flag: &str, s: &str) -> CliResult<Vec<T>> {
-    s.split(',')
-        .map(|p| p.trim().parse::<T>().map_err(|_| format!("{flag} {s}: `{p}` is not a valid value").into()))
-        .collect()
+/// One item of a comma-separated list flag such as `--classes 1,3,4` (clap splits the list with
+/// `value_delimiter = ','` and names the flag and the item in its error); spaces around an item
+/// are allowed, as in `"1, 3, 4"`.
+pub fn list_item<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.trim().parse::<T>().map_err(|_| format!("`{s}` is not a valid value"))
 }

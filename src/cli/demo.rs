@@ -7,7 +7,7 @@
 
 use super::progress::Bar;
 use super::svg::write_curves;
-use super::{model, CliResult};
+use super::{model, CliResult, DeviceChoice};
 use clap::Args;
 use graft::nn::data::{load_idx, Dataset, LoadOptions, TargetKind};
 use graft::nn::spec::parse_spec;
@@ -30,9 +30,9 @@ pub struct DemoArgs {
     out: PathBuf,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Where to compute: cpu, gpu or auto.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Where to compute: cpu, gpu, or auto (the GPU when one is available, else the CPU).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
 }
 
 struct Row {

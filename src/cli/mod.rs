@@ -1,5 +1,6 @@
 //! Argument definitions and dispatch.
 
+mod checkpoint;
 mod data;
 mod demo;
 mod errors;
@@ -53,8 +54,8 @@ enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     /// Where to compute: cpu, gpu, or auto (the GPU when one is available, else the CPU).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[arg(long, value_enum, ignore_case = true, default_value_t = DeviceChoice::Cpu)]
+    pub device: DeviceChoice,
     /// How images are shaped for the model: chw ([n, 1, h, w], works with a leading flatten
     /// or conv2d), flat ([n, h*w]) or stored (as in the file).
     #[arg(long, value_enum, default_value_t = Layout::Chw)]
@@ -64,12 +65,53 @@ pub struct Common {
     pub normalize: Option<String>,
 }
 
+/// Where the commands that train write their model and learning curves.
+#[derive(Args, Debug, Clone)]
+pub struct OutArgs {
+    /// Where to write the model (.safetensors, with its architecture in the header).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Learning curves (SVG); defaults to the model path with .svg.
+    #[arg(long)]
+    pub curves: Option<PathBuf>,
+}
+
+impl OutArgs {
+    /// `--curves`, or the model path with .svg.
+    pub fn curves(&self) -> PathBuf {
+        self.curves.clone().unwrap_or_else(|| self.out.with_extension("svg"))
+    }
+}
+
 /// The seed of the commands that draw random numbers (weights, shuffling, hold-outs).
 #[derive(Args, Debug, Clone)]
 pub struct SeedArg {
     /// Seed for weight initialisation and shuffling: the same seed gives the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// `--device`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceChoice {
+    /// The CPU.
+    Cpu,
+    /// The GPU; refused, naming the cause, when none is usable.
+    Gpu,
+    /// The GPU when one is usable, else the CPU (saying why once on stderr).
+    Auto,
+}
+
+impl DeviceChoice {
+    /// Opens the device.
+    pub fn open(self) -> graft::engine::Result<graft::engine::Device> {
+        use graft::engine::Device;
+        match self {
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Gpu => Device::gpu(),
+            DeviceChoice::Auto => Ok(Device::auto()),
+        }
+    }
 }
 
 /// `--layout`.

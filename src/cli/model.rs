@@ -1,12 +1,15 @@
 //! Loading and saving models for the CLI.
 
-use super::CliResult;
+use super::train::parse_init;
+use super::{CliResult, LossChoice};
 use clap::Args;
 use graft::engine::Device;
+use graft::nn::init::Init;
 use graft::nn::model_file::{inspect, load_model, load_model_with_spec_options, save_model, LoadOptions};
+use graft::nn::spec::parse_spec_with_init;
 use graft::nn::train::LossKind;
 use graft::nn::Sequential;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How a model file's tensors are laid out, for the commands that load one.
 #[derive(Args, Debug, Clone, Copy)]
@@ -16,6 +19,55 @@ pub struct LayoutArg {
     /// Keras names are also recognised without this flag.
     #[arg(long)]
     pub keras: bool,
+}
+
+/// The pretrained model of `transfer` and `sweep`.
+#[derive(Args, Debug)]
+pub struct PretrainedArgs {
+    /// The pretrained model: a graft .safetensors file, or a PyTorch/Keras state dict with
+    /// --pretrained-spec.
+    #[arg(long)]
+    pub pretrained: PathBuf,
+    /// Architecture of a plain state_dict file (graft files carry their own).
+    #[arg(long)]
+    pub pretrained_spec: Option<String>,
+    #[command(flatten)]
+    pub layout: LayoutArg,
+}
+
+impl PretrainedArgs {
+    pub fn load(&self) -> CliResult<Sequential> {
+        load(&self.pretrained, self.pretrained_spec.as_deref(), self.layout, "--pretrained-spec")
+    }
+}
+
+/// The new head of `transfer` and `sweep`, and what it trains with.
+#[derive(Args, Debug)]
+pub struct HeadArgs {
+    /// The new head; `{in}` stands for the number of features the reused layers produce,
+    /// e.g. "linear({in},2)" or, for a binary sigmoid head, "linear({in},1)". A head starting
+    /// with a linear layer on features that are not flat gets a flatten in front.
+    #[arg(long)]
+    pub head: String,
+    /// Initialiser of the head's layers that name no init= (see `graft train --help`).
+    #[arg(long, value_parser = parse_init, default_value = "torch_default")]
+    pub init: Init,
+    /// The loss: auto picks bce for a 1-unit head and ce otherwise.
+    #[arg(long, value_enum, default_value_t = LossChoice::Auto)]
+    pub loss: LossChoice,
+}
+
+impl HeadArgs {
+    /// Builds the head for a trunk's `features` (their product replaces `{in}`). A head that
+    /// starts with a linear layer gets a flatten in front when the features are not flat
+    /// (images, or the raw input of a sweep's "reuse 0"), which is what `{in}` means.
+    pub fn build(&self, features: &[usize], seed: u64) -> CliResult<Sequential> {
+        let n: usize = features.iter().product();
+        let spec = self.head.replace("{in}", &n.to_string());
+        let starts_linear = spec.trim_start().to_ascii_lowercase().starts_with("linear");
+        let spec = if features.len() > 1 && starts_linear { format!("flatten,{spec}") } else { spec };
+        Ok(parse_spec_with_init(&spec, seed.wrapping_add(1), self.init)?)
+    }
 }
 
 /// A model from a graft file, or from a plain state dict (PyTorch or Keras) with an
@@ -53,10 +105,10 @@ pub fn save(model: &Sequential, path: &Path) -> CliResult<()> {
     Ok(())
 }
 
-/// The device named by `--device`: `cpu`, `gpu` (an error naming the cause when no GPU is
+/// The device `--device` names: `cpu`, `gpu` (an error naming the cause when no GPU is
 /// usable), or `auto` (the GPU when usable, else the CPU, saying why once).
-pub fn device(name: &str) -> CliResult<Device> {
-    Ok(Device::parse(name)?)
+pub fn device(choice: &super::DeviceChoice) -> CliResult<Device> {
+    Ok(choice.open()?)
 }
 
 /// How many values `model` gives per sample of `sample_shape`.
@@ -66,9 +118,9 @@ pub fn output_units(model: &Sequential, sample_shape: &[usize]) -> CliResult<usi
 
 /// The loss `--loss` asks for on a model with `units` outputs, said once on stderr when it was
 /// inferred, so a user sees which loss trains a 1-unit head.
-pub fn loss_for(choice: super::LossChoice, units: usize) -> LossKind {
+pub fn loss_for(choice: LossChoice, units: usize) -> LossKind {
     let loss = choice.resolve(units);
-    if choice == super::LossChoice::Auto && loss == LossKind::BceWithLogits {
+    if choice == LossChoice::Auto && loss == LossKind::BceWithLogits {
         eprintln!("the model has 1 output unit: training it as a binary classifier (sigmoid + binary cross-entropy)");
     }
     loss

@@ -1,38 +1,19 @@
 //! `graft sweep`: which number of reused and unfrozen layers works best.
 
-use super::data::{load_dataset, load_options, parse_list};
-use super::model::LayoutArg;
-use super::train::parse_init;
-use super::transfer::build_head;
-use super::{model, CliResult, Common, LossChoice, SeedArg};
+use super::data::{list_item, load_dataset, load_options};
+use super::model::{HeadArgs, PretrainedArgs};
+use super::{model, CliResult, Common, SeedArg};
 use clap::Args;
-use graft::nn::init::Init;
 use graft::transfer::{
     clone_model, count_units, drop_top_units, output_shape, sweep, SweepConfig, SweepData, UNFREEZE_ALL,
 };
-use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
-    /// The pretrained model: a graft .safetensors file, or a PyTorch/Keras state dict with
-    /// --pretrained-spec.
-    #[arg(long)]
-    pretrained: PathBuf,
-    /// Architecture of a plain state_dict file (graft files carry their own).
-    #[arg(long)]
-    pretrained_spec: Option<String>,
     #[command(flatten)]
-    layout: LayoutArg,
-    /// The new head; `{in}` stands for the number of features the reused layers produce (a
-    /// head starting with a linear layer gets a flatten in front of features that are not flat).
-    #[arg(long)]
-    head: String,
-    /// Initialiser of the head's layers that name no init= (see `graft train --help`).
-    #[arg(long, value_parser = parse_init, default_value = "torch_default")]
-    init: Init,
-    /// The loss: auto picks bce for a 1-unit head and ce otherwise.
-    #[arg(long, value_enum, default_value_t = LossChoice::Auto)]
-    loss: LossChoice,
+    pretrained: PretrainedArgs,
+    #[command(flatten)]
+    head: HeadArgs,
     #[arg(long)]
     train: String,
     /// Validation data: the only data the choice is based on.
@@ -43,14 +24,14 @@ pub struct SweepArgs {
     test: String,
     /// Numbers of layers to reuse (default: every number from 0 to all but the old output
     /// layer); 0 trains the head alone on the raw (flattened) inputs, a from-scratch baseline.
-    #[arg(long)]
-    reuse: Option<String>,
+    #[arg(long, value_delimiter = ',', value_parser = list_item::<usize>)]
+    reuse: Option<Vec<usize>>,
     /// Numbers of top reused layers to unfreeze in the fine-tuning phase; `all` for all of them.
-    #[arg(long, default_value = "0,1,all")]
-    unfreeze: String,
+    #[arg(long, value_delimiter = ',', value_parser = parse_unfreeze, default_value = "0,1,all")]
+    unfreeze: Vec<usize>,
     /// Learning rates to try in the fine-tuning phase.
-    #[arg(long, default_value = "0.0001,0.001,0.01")]
-    finetune_lr: String,
+    #[arg(long, value_delimiter = ',', value_parser = list_item::<f32>, default_value = "0.0001,0.001,0.01")]
+    finetune_lr: Vec<f32>,
     #[arg(long, default_value_t = 4)]
     head_epochs: usize,
     #[arg(long, default_value_t = 0.001)]
@@ -68,37 +49,35 @@ pub struct SweepArgs {
     seed: SeedArg,
 }
 
-/// `0,1,all` → numbers, with `all` as [`UNFREEZE_ALL`].
-pub fn parse_unfreeze(s: &str) -> CliResult<Vec<usize>> {
-    s.split(',')
-        .map(|p| match p.trim() {
-            "all" => Ok(UNFREEZE_ALL),
-            v => v.parse().map_err(|_| format!("--unfreeze {s}: `{v}` is neither a number nor `all`").into()),
-        })
-        .collect()
+/// One item of `--unfreeze 0,1,all`: a number, or `all` as [`UNFREEZE_ALL`].
+pub fn parse_unfreeze(s: &str) -> Result<usize, String> {
+    match s.trim() {
+        "all" => Ok(UNFREEZE_ALL),
+        v => v.parse().map_err(|_| format!("`{v}` is neither a number nor `all`")),
+    }
 }
 
 pub fn run(a: SweepArgs) -> CliResult<()> {
     let device = model::device(&a.common.device)?;
     let opts = load_options(&a.common)?;
-    let loaded = model::load(&a.pretrained, a.pretrained_spec.as_deref(), a.layout, "--pretrained-spec")?;
+    let loaded = a.pretrained.load()?;
     let pretrained = drop_top_units(&clone_model(&loaded)?, 1)?;
     graft::nn::move_to_device(&pretrained, &device)?;
     let load = |arg: &str| -> CliResult<_> { Ok(load_dataset(arg, &opts)?.to_device(&device)?) };
     let (train, val, test) = (load(&a.train)?, load(&a.val)?, load(&a.test)?);
-    let reuse = match &a.reuse {
-        Some(r) => parse_list("--reuse", r)?,
+    let reuse = match a.reuse {
+        Some(r) => r,
         None => (0..=count_units(&pretrained)).collect(),
     };
     let seed = a.seed.seed;
     // The loss follows the head's width, which does not depend on how many layers are reused.
     let features = output_shape(&pretrained, train.sample_shape())?;
-    let units: usize = output_shape(&build_head(&a.head, &features, seed, a.init)?, &features)?.iter().product();
-    let loss = model::loss_for(a.loss, units);
+    let units: usize = output_shape(&a.head.build(&features, seed)?, &features)?.iter().product();
+    let loss = model::loss_for(a.head.loss, units);
     let config = SweepConfig {
         reuse,
-        unfreeze: parse_unfreeze(&a.unfreeze)?,
-        finetune_lrs: parse_list("--finetune-lr", &a.finetune_lr)?,
+        unfreeze: a.unfreeze,
+        finetune_lrs: a.finetune_lr,
         head_epochs: a.head_epochs,
         head_lr: a.head_lr,
         finetune_epochs: a.finetune_epochs,
@@ -110,7 +89,7 @@ pub fn run(a: SweepArgs) -> CliResult<()> {
         parallel: !a.sequential,
     };
     let head = |features: &[usize]| {
-        build_head(&a.head, features, seed, a.init).map_err(|e| graft::transfer::TransferError::Config(e.to_string()))
+        a.head.build(features, seed).map_err(|e| graft::transfer::TransferError::Config(e.to_string()))
     };
     eprintln!("sweeping {} configurations...", config.grid().len());
     let report = sweep(&pretrained, &head, SweepData { train: &train, val: &val, test: &test }, &config)?;

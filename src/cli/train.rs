@@ -1,17 +1,17 @@
 //! `graft train`: an architecture spec trained on a dataset.
 
-use super::data::{keep_classes, load_dataset, load_options, parse_list};
+use super::checkpoint::{CheckpointArgs, Run};
+use super::data::{keep_classes, list_item, load_dataset, load_options};
 use super::progress::Bar;
 use super::svg::write_curves;
-use super::{model, CliResult, Common, LossChoice, SeedArg};
+use super::{model, CliResult, Common, LossChoice, OutArgs, SeedArg};
 use clap::{Args, ValueEnum};
-use graft::nn::checkpoint::{fit_checkpointed, CheckpointOptions};
+use graft::nn::checkpoint::fit_checkpointed;
 use graft::nn::init::Init;
 use graft::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use graft::nn::spec::parse_spec_with_init;
 use graft::nn::train::{evaluate, fit, EarlyStopping, FitConfig};
 use graft::nn::Module;
-use std::path::PathBuf;
 
 /// `--optimizer`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -44,8 +44,8 @@ pub struct TrainArgs {
     #[arg(long)]
     test: Option<String>,
     /// Keep only these class labels, renumbered 0.. in the order given (e.g. 1,3,4,5,6,7,8,9).
-    #[arg(long, value_name = "LABELS")]
-    classes: Option<String>,
+    #[arg(long, value_name = "LABELS", value_delimiter = ',', value_parser = list_item::<usize>)]
+    classes: Option<Vec<usize>>,
     #[arg(long, default_value_t = 10)]
     epochs: usize,
     #[arg(long, default_value_t = 32)]
@@ -70,20 +70,10 @@ pub struct TrainArgs {
     /// the best epoch (Keras' EarlyStopping with restore_best_weights=True).
     #[arg(long, value_name = "N", conflicts_with = "checkpoint")]
     patience: Option<usize>,
-    /// Where to write the trained model (.safetensors, with its architecture in the header).
-    #[arg(long)]
-    out: PathBuf,
-    /// Learning curves (SVG); defaults to the model path with .svg.
-    #[arg(long)]
-    curves: Option<PathBuf>,
-    /// Write a checkpoint (model, optimiser, generators, history) to PATH after every epoch,
-    /// atomically, so a killed run loses at most one epoch.
-    #[arg(long, value_name = "PATH")]
-    checkpoint: Option<PathBuf>,
-    /// Continue from --checkpoint PATH; the command must be the one that wrote it (more
-    /// --epochs may be given to extend a finished run).
-    #[arg(long, requires = "checkpoint")]
-    resume: bool,
+    #[command(flatten)]
+    out: OutArgs,
+    #[command(flatten)]
+    checkpoint: CheckpointArgs,
     #[command(flatten)]
     common: Common,
     #[command(flatten)]
@@ -97,11 +87,10 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
     let mut train = load_dataset(&a.train, &opts)?;
     let mut val = a.val.as_deref().map(|v| load_dataset(v, &opts)).transpose()?;
     let mut test = a.test.as_deref().map(|v| load_dataset(v, &opts)).transpose()?;
-    if let Some(c) = &a.classes {
-        let classes: Vec<usize> = parse_list("--classes", c)?;
-        train = keep_classes(&train, &classes)?;
-        val = val.map(|v| keep_classes(&v, &classes)).transpose()?;
-        test = test.map(|v| keep_classes(&v, &classes)).transpose()?;
+    if let Some(classes) = &a.classes {
+        train = keep_classes(&train, classes)?;
+        val = val.map(|v| keep_classes(&v, classes)).transpose()?;
+        test = test.map(|v| keep_classes(&v, classes)).transpose()?;
     }
     let (train, val) = match val {
         Some(v) => (train, Some(v)),
@@ -157,41 +146,33 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
         }
     );
     let mut bar = Bar::new("train");
-    let history = match &a.checkpoint {
-        Some(path) => {
-            if a.resume && !path.exists() {
-                return Err(format!("--resume: {}: no such checkpoint", path.display()).into());
-            }
-            let fingerprint = vec![
-                ("command".into(), "train".into()),
-                ("spec".into(), net.spec()),
-                ("seed".into(), seed.to_string()),
-                ("optimizer".into(), format!("{:?}", a.optimizer).to_lowercase()),
-                ("lr".into(), a.lr.to_string()),
-                ("momentum".into(), a.momentum.to_string()),
-                ("init".into(), a.init.to_string()),
-                (
-                    "data".into(),
-                    format!(
-                        "train {} samples, validation {} samples",
-                        train.len(),
-                        val.as_ref().map_or(0, |v| v.len())
-                    ),
-                ),
-                ("sample_shape".into(), format!("{:?}", train.sample_shape())),
-                ("classes".into(), a.classes.clone().unwrap_or_default()),
-                ("val_split".into(), if a.val.is_some() { "-".into() } else { a.val_split.to_string() }),
-                ("layout".into(), a.common.layout.name().into()),
-                ("normalize".into(), a.common.normalize.clone().unwrap_or_default()),
-            ];
-            let options = CheckpointOptions { path: path.clone(), resume: a.resume, config: fingerprint };
+    let run = Run {
+        command: "train",
+        spec: net.spec(),
+        seed,
+        init: a.init,
+        train: &train,
+        val: val.as_ref(),
+        common: &a.common,
+    };
+    // `classes` is the list as written ("1,3,4"), the string checkpoints have always held.
+    let classes = a.classes.as_ref().map(|c| c.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
+    let fingerprint = run.fingerprint(vec![
+        ("optimizer", format!("{:?}", a.optimizer).to_lowercase()),
+        ("lr", a.lr.to_string()),
+        ("momentum", a.momentum.to_string()),
+        ("classes", classes.unwrap_or_default()),
+        ("val_split", if a.val.is_some() { "-".into() } else { a.val_split.to_string() }),
+    ]);
+    let history = match a.checkpoint.options(fingerprint)? {
+        Some(options) => {
             fit_checkpointed(&net, opt.as_mut(), &train, val.as_ref(), &config, &options, &mut |p| bar.update(&p))?
         }
         None => fit(&net, opt.as_mut(), &train, val.as_ref(), &config, &mut |p| bar.update(&p))?,
     };
     let test_result = test.as_ref().map(|t| evaluate(&net, t, 256, loss, loss.metric())).transpose()?;
-    model::save(&net, &a.out)?;
-    let curves = a.curves.unwrap_or_else(|| a.out.with_extension("svg"));
+    model::save(&net, &a.out.out)?;
+    let curves = a.out.curves();
     write_curves(&curves, &format!("graft train: {}", a.spec), &[("train".into(), history.epochs.clone())])?;
     let last = history.last().ok_or("training ran no epoch (--epochs 0)")?;
     println!("{:<10} {:>10} {:>10} {:>10} {:>10}", "epochs", "train_acc", "val_loss", "val_acc", "time_s");
@@ -220,6 +201,6 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
             test.as_ref().map_or(0, |d| d.len())
         );
     }
-    println!("wrote {} and {}", a.out.display(), curves.display());
+    println!("wrote {} and {}", a.out.out.display(), curves.display());
     Ok(())
 }

@@ -10,13 +10,7 @@
 //! CPU kernel (the forward, each gradient) with the same FLOPs, so op statistics compare across
 //! devices.
 
-use super::cpu_kernel_overwrite;
-#[cfg(feature = "gpu")]
-use super::{ctx, gpu_kernel, mixed};
-use crate::{Error, Result, Storage, Tensor};
-use graft_kernels::cpu;
-#[cfg(feature = "gpu")]
-use graft_kernels::gpu;
+use crate::{Error, Result, Tensor};
 
 const OP: &str = "bce_with_logits";
 
@@ -51,19 +45,8 @@ impl Tensor {
                 hint: "logits and targets must have the same shape".into(),
             });
         }
-        self.same_device(OP, targets)?;
         let n = self.numel() as u64;
-        let out = match (self.storage(), targets.storage()) {
-            (Storage::Cpu(x), Storage::Cpu(y)) => {
-                cpu_kernel_overwrite(OP, FORWARD_FLOPS * n, 1, |o| o[0] = cpu::bce_with_logits(&x, &y))
-            }
-            #[cfg(feature = "gpu")]
-            (Storage::Gpu(x), Storage::Gpu(y)) => {
-                gpu_kernel(OP, FORWARD_FLOPS * n, || gpu::bce_with_logits(ctx(&x), &x, &y))?
-            }
-            #[cfg(feature = "gpu")]
-            _ => return Err(mixed(OP, &[self, targets])),
-        };
+        let out = self.storage().bce_with_logits(&targets.storage(), FORWARD_FLOPS * n)?;
         let (x, y) = (self.detach(), targets.detach());
         Ok(Tensor::from_op(out, Vec::new(), OP, &[self, targets], move || {
             move |g: &Tensor, needs: &[bool]| bce_backward(&x, &y, g, needs)
@@ -72,43 +55,16 @@ impl Tensor {
 }
 
 fn bce_backward(x: &Tensor, y: &Tensor, g: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-    g.same_device(OP, x)?;
-    let n = x.numel();
+    let n = x.numel() as u64;
     let dx = needs[0]
         .then(|| {
-            let dx = match (x.storage(), y.storage(), g.storage()) {
-                (Storage::Cpu(xs), Storage::Cpu(ys), Storage::Cpu(gs)) => {
-                    cpu_kernel_overwrite(OP, LOGITS_GRAD_FLOPS * n as u64, n, |o| {
-                        cpu::bce_with_logits_backward(&xs, &ys, gs[0], o)
-                    })
-                }
-                #[cfg(feature = "gpu")]
-                (Storage::Gpu(xs), Storage::Gpu(ys), Storage::Gpu(gs)) => {
-                    gpu_kernel(OP, LOGITS_GRAD_FLOPS * n as u64, || {
-                        gpu::bce_with_logits_backward(ctx(&xs), &xs, &ys, &gs)
-                    })?
-                }
-                #[cfg(feature = "gpu")]
-                _ => return Err(mixed(OP, &[x, y, g])),
-            };
+            let dx = x.storage().bce_with_logits_backward(&y.storage(), &g.storage(), LOGITS_GRAD_FLOPS * n)?;
             Tensor::from_storage(dx, x.shape())
         })
         .transpose()?;
     let dy = needs[1]
         .then(|| {
-            let dy = match (x.storage(), g.storage()) {
-                (Storage::Cpu(xs), Storage::Cpu(gs)) => {
-                    cpu_kernel_overwrite(OP, TARGETS_GRAD_FLOPS * n as u64, n, |o| {
-                        cpu::bce_with_logits_backward_targets(&xs, gs[0], o)
-                    })
-                }
-                #[cfg(feature = "gpu")]
-                (Storage::Gpu(xs), Storage::Gpu(gs)) => gpu_kernel(OP, TARGETS_GRAD_FLOPS * n as u64, || {
-                    gpu::bce_with_logits_backward_targets(ctx(&xs), &xs, &gs)
-                })?,
-                #[cfg(feature = "gpu")]
-                _ => return Err(mixed(OP, &[x, g])),
-            };
+            let dy = x.storage().bce_with_logits_backward_targets(&g.storage(), TARGETS_GRAD_FLOPS * n)?;
             Tensor::from_storage(dy, y.shape())
         })
         .transpose()?;

@@ -5,13 +5,8 @@
 //! pow → (g·b·aᵇ⁻¹, g·y·ln a); maximum → g to the larger operand, split evenly on ties;
 //! minimum likewise. Comparisons have no gradient.
 
-use super::cpu_kernel_overwrite;
-#[cfg(feature = "gpu")]
-use super::{ctx, gpu_kernel, mixed};
-use crate::{Error, Result, Storage, Tensor};
-#[cfg(feature = "gpu")]
-use graft_kernels::gpu;
-use graft_kernels::{broadcast_shape, cpu, BinaryOp};
+use crate::{Error, Result, Tensor};
+use graft_kernels::{broadcast_shape, BinaryOp};
 
 impl Tensor {
     /// Applies an elementwise [`BinaryOp`] with broadcasting.
@@ -22,19 +17,7 @@ impl Tensor {
             rhs: rhs.shape().to_vec(),
             hint: "trailing dimensions must be equal or 1 to broadcast".into(),
         })?;
-        self.same_device(op.name(), rhs)?;
-        let n: usize = out_shape.iter().product();
-        let out = match (self.storage(), rhs.storage()) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => cpu_kernel_overwrite(op.name(), n as u64, n, |o| {
-                cpu::binary(op, &a, self.shape(), &b, rhs.shape(), &out_shape, o)
-            }),
-            #[cfg(feature = "gpu")]
-            (Storage::Gpu(a), Storage::Gpu(b)) => gpu_kernel(op.name(), n as u64, || {
-                gpu::binary(ctx(&a), op, &a, self.shape(), &b, rhs.shape(), &out_shape)
-            })?,
-            #[cfg(feature = "gpu")]
-            _ => return Err(mixed(op.name(), &[self, rhs])),
-        };
+        let out = self.storage().binary(op, self.shape(), &rhs.storage(), rhs.shape(), &out_shape)?;
         let is_comparison =
             matches!(op, BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge);
         if is_comparison {

@@ -2,13 +2,8 @@
 //!
 //! Derivatives: ∂x = col2im(Wᵀ · G) per image; ∂W = Σₙ G · im2col(xₙ)ᵀ.
 
-use super::cpu_kernel_overwrite;
-#[cfg(feature = "gpu")]
-use super::{ctx, gpu_kernel, mixed};
-use crate::{Error, Result, Storage, Tensor};
-use graft_kernels::cpu::{self, Conv2dGeometry};
-#[cfg(feature = "gpu")]
-use graft_kernels::gpu;
+use crate::{Error, Result, Tensor};
+use graft_kernels::cpu::Conv2dGeometry;
 
 /// Stride and zero padding of a convolution, per spatial axis `(h, w)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,14 +26,12 @@ impl Tensor {
     }
 
     /// [`Tensor::conv2d`] plus a per-output-channel `bias` (`[o]`), PyTorch's
-    /// `conv2d(x, w, b)`. On the CPU the bias is added inside the convolution and its gradient
-    /// is summed inside the weight gradient's pass, which saves two passes over the output
-    /// compared with a broadcast `add`.
+    /// `conv2d(x, w, b)`. The back end adds the bias with the convolution and sums its gradient
+    /// with the weight gradient (on the CPU inside the same passes, which saves two passes over
+    /// the output compared with a broadcast `add`).
     pub fn conv2d_bias(&self, weight: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions) -> Result<Tensor> {
-        self.same_device("conv2d", weight)?;
         let g = geometry(self.shape(), weight.shape(), opts)?;
         if let Some(b) = bias {
-            self.same_device("conv2d", b)?;
             if b.shape() != [g.o] {
                 return Err(Error::ShapeMismatch {
                     op: "conv2d",
@@ -50,103 +43,26 @@ impl Tensor {
         }
         let (oh, ow) = (g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
         let out_shape = vec![g.n, g.o, oh, ow];
-        let out = match (self.storage(), weight.storage()) {
-            (Storage::Cpu(x), Storage::Cpu(w)) => {
-                let b = match bias.map(Tensor::storage) {
-                    Some(Storage::Cpu(b)) => Some(b),
-                    None => None,
-                    #[cfg(feature = "gpu")]
-                    Some(Storage::Gpu(_)) => return Err(mixed("conv2d", &[self, weight])),
-                };
-                cpu_kernel_overwrite("conv2d", g.flops(), g.n * g.o * oh * ow, |o| {
-                    cpu::conv2d_forward(&x, &w, b.as_deref().map(|b| &b[..]), &g, o)
-                })
-            }
-            #[cfg(feature = "gpu")]
-            (Storage::Gpu(x), Storage::Gpu(w)) => {
-                let y = gpu_conv(self, weight, &x, &w, g, out_shape)?;
-                // The GPU adds the bias as a recorded broadcast op, with its own backward.
-                return match bias {
-                    Some(b) => y.add(&b.reshape(&[1, g.o, 1, 1])?),
-                    None => Ok(y),
-                };
-            }
-            #[cfg(feature = "gpu")]
-            _ => return Err(mixed("conv2d", &[self, weight])),
-        };
+        let bias_storage = bias.map(Tensor::storage);
+        let out = self.storage().conv2d(&weight.storage(), bias_storage.as_ref(), &g)?;
         let (x, w) = (self.detach(), weight.detach());
         let inputs: Vec<&Tensor> = [self, weight].into_iter().chain(bias).collect();
         let with_bias = bias.is_some();
         Ok(Tensor::from_op(out, out_shape, "conv2d", &inputs, move || {
             move |dy: &Tensor, needs: &[bool]| {
-                #[cfg_attr(
-                    not(feature = "gpu"),
-                    allow(clippy::infallible_destructuring_match, reason = "CPU-only builds have one storage kind")
-                )]
-                let (xs, ws, dys) = match (x.storage(), w.storage(), dy.storage()) {
-                    (Storage::Cpu(xs), Storage::Cpu(ws), Storage::Cpu(dys)) => (xs, ws, dys),
-                    #[cfg(feature = "gpu")]
-                    _ => return Err(mixed("conv2d", &[&x, &w, dy])),
-                };
-                // Both backward kernels clear their outputs themselves.
-                let dx = needs[0].then(|| {
-                    cpu_kernel_overwrite("conv2d", g.flops(), xs.len(), |o| {
-                        cpu::conv2d_backward_input(&dys, &ws, &g, o)
-                    })
-                });
-                let want_db = with_bias && needs[2];
-                let (dw, db) = if needs[1] || want_db {
-                    let mut db = want_db.then(|| vec![0.0; g.o]);
-                    let dw = cpu_kernel_overwrite("conv2d", g.flops(), ws.len(), |o| {
-                        cpu::conv2d_backward_weight(&dys, &xs, &g, o, db.as_deref_mut())
-                    });
-                    (needs[1].then_some(dw), db)
-                } else {
-                    (None, None)
-                };
+                let asked = [needs[0], needs[1], with_bias && needs[2]];
+                let (dx, dw, db) = x.storage().conv2d_backward(&w.storage(), &dy.storage(), &g, asked)?;
                 let mut grads = vec![
                     dx.map(|s| Tensor::from_storage(s, x.shape())).transpose()?,
                     dw.map(|s| Tensor::from_storage(s, w.shape())).transpose()?,
                 ];
                 if with_bias {
-                    grads.push(db.map(|d| Tensor::from_vec(d, &[g.o])).transpose()?);
+                    grads.push(db.map(|d| Tensor::from_storage(d, &[g.o])).transpose()?);
                 }
                 Ok(grads)
             }
         }))
     }
-}
-
-/// The GPU convolution (without bias) and its recorded backward.
-#[cfg(feature = "gpu")]
-fn gpu_conv(
-    input: &Tensor,
-    weight: &Tensor,
-    xb: &gpu::GpuBuffer,
-    wb: &gpu::GpuBuffer,
-    g: Conv2dGeometry,
-    out_shape: Vec<usize>,
-) -> Result<Tensor> {
-    let out = gpu_kernel("conv2d", g.flops(), || gpu::conv2d_forward(ctx(xb), xb, wb, &g))?;
-    let (x, w) = (input.detach(), weight.detach());
-    Ok(Tensor::from_op(out, out_shape, "conv2d", &[input, weight], move || {
-        move |dy: &Tensor, needs: &[bool]| {
-            let (Storage::Gpu(xs), Storage::Gpu(ws), Storage::Gpu(dys)) = (x.storage(), w.storage(), dy.storage())
-            else {
-                return Err(mixed("conv2d", &[&x, &w, dy]));
-            };
-            let dx = needs[0]
-                .then(|| gpu_kernel("conv2d", g.flops(), || gpu::conv2d_backward_input(ctx(&xs), &dys, &ws, &g)))
-                .transpose()?;
-            let dw = needs[1]
-                .then(|| gpu_kernel("conv2d", g.flops(), || gpu::conv2d_backward_weight(ctx(&xs), &dys, &xs, &g)))
-                .transpose()?;
-            Ok(vec![
-                dx.map(|s| Tensor::from_storage(s, x.shape())).transpose()?,
-                dw.map(|s| Tensor::from_storage(s, w.shape())).transpose()?,
-            ])
-        }
-    }))
 }
 
 fn geometry(x: &[usize], w: &[usize], opts: Conv2dOptions) -> Result<Conv2dGeometry> {

@@ -4,13 +4,8 @@
 //! Derivatives: index_select → g added back into the selected rows (repeats add up);
 //! gather → g scattered-and-added to the gathered positions.
 
-use super::cpu_kernel;
-#[cfg(feature = "gpu")]
-use super::{ctx, gpu_kernel};
-use crate::{Error, Result, Storage, Tensor};
-#[cfg(feature = "gpu")]
-use graft_kernels::gpu::{self, GpuBuffer};
-use graft_kernels::{cpu, AxisSplit};
+use crate::{Error, Result, Tensor};
+use graft_kernels::AxisSplit;
 use std::sync::Arc;
 
 impl Tensor {
@@ -21,27 +16,11 @@ impl Tensor {
         let split = AxisSplit::new(self.shape(), ax);
         let mut shape = self.shape().to_vec();
         shape[ax] = indices.len();
-        let n: usize = shape.iter().product();
-        let out = match self.storage() {
-            Storage::Cpu(x) => cpu_kernel("index_select", 0, n, |o| cpu::index_select(&x, split, indices, o)),
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(x) => gpu_kernel("index_select", 0, || gpu::index_select(ctx(&x), &x, split, indices))?,
-        };
+        let out = self.storage().index_select(split, indices)?;
         let (idx, in_shape) = (Arc::new(indices.to_vec()), self.shape().to_vec());
         Ok(Tensor::from_op(out, shape, "index_select", &[self], move || {
             move |g: &Tensor, _: &[bool]| {
-                let dx = match g.storage() {
-                    Storage::Cpu(gs) => cpu_kernel("index_select", gs.len() as u64, split.numel(), |o| {
-                        cpu::index_add(o, split, &idx, &gs)
-                    }),
-                    #[cfg(feature = "gpu")]
-                    Storage::Gpu(gs) => {
-                        crate::stats::record("index_select", gs.len() as u64);
-                        let dx = GpuBuffer::zeros(ctx(&gs), split.numel())?;
-                        gpu::index_add(ctx(&gs), &dx, split, &idx, &gs)?;
-                        Storage::Gpu(dx)
-                    }
-                };
+                let dx = g.storage().index_select_backward(split, &idx)?;
                 Ok(vec![Some(Tensor::from_storage(dx, &in_shape)?)])
             }
         }))
@@ -65,28 +44,11 @@ impl Tensor {
         check_indices("gather", indices, self.shape()[ax])?;
         let split = AxisSplit::new(self.shape(), ax);
         let idx_len = index_shape[ax];
-        let out = match self.storage() {
-            Storage::Cpu(x) => {
-                cpu_kernel("gather", 0, indices.len(), |o| cpu::gather_axis(&x, split, indices, idx_len, o))
-            }
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(x) => gpu_kernel("gather", 0, || gpu::gather_axis(ctx(&x), &x, split, indices, idx_len))?,
-        };
+        let out = self.storage().gather(split, indices, idx_len)?;
         let (idx, in_shape) = (Arc::new(indices.to_vec()), self.shape().to_vec());
         Ok(Tensor::from_op(out, index_shape.to_vec(), "gather", &[self], move || {
             move |g: &Tensor, _: &[bool]| {
-                let dx = match g.storage() {
-                    Storage::Cpu(gs) => cpu_kernel("gather", gs.len() as u64, split.numel(), |o| {
-                        cpu::scatter_add_axis(o, split, &idx, idx_len, &gs)
-                    }),
-                    #[cfg(feature = "gpu")]
-                    Storage::Gpu(gs) => {
-                        crate::stats::record("gather", gs.len() as u64);
-                        let dx = GpuBuffer::zeros(ctx(&gs), split.numel())?;
-                        gpu::scatter_add_axis(ctx(&gs), &dx, split, &idx, idx_len, &gs)?;
-                        Storage::Gpu(dx)
-                    }
-                };
+                let dx = g.storage().gather_backward(split, &idx, idx_len)?;
                 Ok(vec![Some(Tensor::from_storage(dx, &in_shape)?)])
             }
         }))

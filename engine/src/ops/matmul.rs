@@ -4,16 +4,8 @@
 //! `∂A = G · op(B)ᵀ` (stored transposed again when A is), `∂B = op(A)ᵀ · G` (likewise),
 //! each summed over batch entries where the operand was shared across the batch.
 
-use super::{cpu_kernel, cpu_kernel_overwrite, frozen_weights};
-#[cfg(feature = "gpu")]
-use super::{ctx, gpu_kernel, mixed};
-use crate::host_buffer::HostBuffer;
-use crate::{Error, Result, Storage, Tensor};
-use graft_kernels::cpu::{self, Epilogue, MatmulSpec};
-#[cfg(feature = "gpu")]
-use graft_kernels::gpu;
-use graft_kernels::UnaryOp;
-use std::sync::Arc;
+use crate::{Error, Result, Tensor};
+use graft_kernels::cpu::MatmulSpec;
 
 impl Tensor {
     /// `self · rhs` over the last two axes. Leading (batch) axes must match, or one side may be
@@ -33,32 +25,13 @@ impl Tensor {
     /// in place (no transposed copy is made). `x.matmul_t(&w, false, true)` is PyTorch's
     /// `x @ w.T`, the Linear layer's product.
     pub fn matmul_t(&self, rhs: &Tensor, trans_a: bool, trans_b: bool) -> Result<Tensor> {
-        self.same_device("matmul", rhs)?;
-        let plan = plan(self.shape(), rhs.shape(), trans_a, trans_b)?;
-        let spec = plan.spec;
-        let out = match (self.storage(), rhs.storage()) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => cpu_product(&a, &b, Epilogue::default(), rhs, spec),
-            #[cfg(feature = "gpu")]
-            (Storage::Gpu(a), Storage::Gpu(b)) => {
-                gpu_kernel("matmul", spec.flops(), || gpu::matmul(ctx(&a), &a, &b, spec))?
-            }
-            #[cfg(feature = "gpu")]
-            _ => return Err(mixed("matmul", &[self, rhs])),
-        };
-        let (a, b) = (self.detach(), rhs.detach());
-        Ok(Tensor::from_op(out, plan.out_shape, "matmul", &[self, rhs], move || {
-            move |g: &Tensor, needs: &[bool]| {
-                let da = needs[0].then(|| grad_a(&a, &b, g, trans_a, trans_b)).transpose()?;
-                let db = needs[1].then(|| grad_b(&a, &b, g, trans_a, trans_b)).transpose()?;
-                Ok(vec![da, db])
-            }
-        }))
+        self.product("matmul", rhs, trans_a, trans_b, None, false)
     }
 
     /// A linear layer's forward pass, `self · weightᵀ + bias` (PyTorch's
     /// `torch.nn.functional.linear`): `self` is `[..., in]`, `weight` is `[out, in]` and `bias`
-    /// `[out]`. On the CPU the bias is added inside the matrix product, while each output tile is
-    /// in cache, instead of in a second pass over the output.
+    /// `[out]`. The back end adds the bias to each output tile of the product (on the CPU while
+    /// the tile is in cache, instead of in a second pass over the output).
     ///
     /// ```
     /// use graft_engine::Tensor;
@@ -69,16 +42,16 @@ impl Tensor {
     /// ```
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         match bias {
-            Some(bias) => self.linear_impl(weight, Some(bias), false),
+            Some(_) => self.product("linear", weight, false, true, bias, false),
             None => self.matmul_t(weight, false, true),
         }
     }
 
     /// `relu(self · weightᵀ + bias)`: a linear layer followed by a ReLU, as `Sequential` runs
-    /// that pair. On the CPU the ReLU is applied inside the matrix product with the bias, so
-    /// neither costs a pass over the output, and the backward pass masks the gradient with the
-    /// kept output (`∂z = g ⊙ [y > 0]`) before the linear layer's rule. On the GPU it is
-    /// `linear` then `relu`. Same values as the two ops, bit for bit.
+    /// that pair. The back end applies the ReLU to each output tile with the bias (on the CPU
+    /// inside the GEMM, so neither costs a pass over the output), and the backward pass masks
+    /// the gradient with the kept output (`∂z = g ⊙ [y > 0]`) before the linear layer's rule.
+    /// Same values as the two ops, bit for bit.
     ///
     /// ```
     /// use graft_engine::Tensor;
@@ -87,61 +60,51 @@ impl Tensor {
     /// assert_eq!(x.linear_relu(&w, None).unwrap().to_vec().unwrap(), vec![3.0, 0.0]);
     /// ```
     pub fn linear_relu(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-        self.linear_impl(weight, bias, true)
+        self.product("linear_relu", weight, false, true, bias, true)
     }
 
-    fn linear_impl(&self, weight: &Tensor, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {
-        let op = if relu { "linear_relu" } else { "linear" };
+    /// Every matrix product (`matmul`, `matmul_t`, `linear`, `linear_relu`): the shape checks,
+    /// one dispatch to the back end, and the backward rule.
+    fn product(
+        &self,
+        op: &'static str,
+        rhs: &Tensor,
+        trans_a: bool,
+        trans_b: bool,
+        bias: Option<&Tensor>,
+        relu: bool,
+    ) -> Result<Tensor> {
         if let Some(bias) = bias {
-            if weight.rank() != 2 || bias.shape() != [weight.shape()[0]] {
+            if rhs.rank() != 2 || bias.shape() != [rhs.shape()[0]] {
                 return Err(Error::ShapeMismatch {
                     op,
-                    lhs: weight.shape().to_vec(),
+                    lhs: rhs.shape().to_vec(),
                     rhs: bias.shape().to_vec(),
                     hint: "the weight must be [out, in] and the bias [out]".into(),
                 });
             }
-            self.same_device(op, bias)?;
         }
-        self.same_device(op, weight)?;
-        let plan = plan(self.shape(), weight.shape(), false, true)?;
-        let spec = plan.spec;
-        let bias_storage = bias.map(|b| b.storage());
-        let out = match (self.storage(), weight.storage(), &bias_storage) {
-            (Storage::Cpu(x), Storage::Cpu(w), None | Some(Storage::Cpu(_))) => {
-                let bias = match &bias_storage {
-                    Some(Storage::Cpu(b)) => Some(&b[..]),
-                    _ => None,
-                };
-                cpu_product(&x, &w, Epilogue { bias, relu }, weight, spec)
-            }
-            // The GPU matmul has no epilogue: a kernel per step.
-            #[cfg(feature = "gpu")]
-            _ => {
-                let z = self.matmul_t(weight, false, true)?;
-                let z = match bias {
-                    Some(bias) => z.add(bias)?,
-                    None => z,
-                };
-                return if relu { z.relu() } else { Ok(z) };
-            }
-        };
-        let (x, w) = (self.detach(), weight.detach());
+        let plan = plan(self.shape(), rhs.shape(), trans_a, trans_b)?;
+        // A 2-D operand that does not require grad (a frozen weight) may be kept transposed.
+        let frozen_b = rhs.rank() == 2 && !rhs.requires_grad();
+        let bias_storage = bias.map(Tensor::storage);
+        let out = self.storage().matmul(op, &rhs.storage(), plan.spec, bias_storage.as_ref(), relu, frozen_b)?;
+        let (a, b) = (self.detach(), rhs.detach());
         let y = relu.then(|| Tensor::from_parts(out.clone(), plan.out_shape.clone(), None));
-        let inputs: Vec<&Tensor> = [Some(self), Some(weight), bias].into_iter().flatten().collect();
+        let inputs: Vec<&Tensor> = [Some(self), Some(rhs), bias].into_iter().flatten().collect();
         Ok(Tensor::from_op(out, plan.out_shape, op, &inputs, move || {
             move |g: &Tensor, needs: &[bool]| {
                 let masked;
                 let g = match &y {
                     Some(y) => {
-                        masked = relu_mask(y, g)?;
+                        masked = relu_mask(op, y, g)?;
                         &masked
                     }
                     None => g,
                 };
-                let dx = needs[0].then(|| grad_a(&x, &w, g, false, true)).transpose()?;
-                let dw = needs[1].then(|| grad_b(&x, &w, g, false, true)).transpose()?;
-                let mut grads = vec![dx, dw];
+                let da = needs[0].then(|| grad_a(&a, &b, g, trans_a, trans_b)).transpose()?;
+                let db = needs[1].then(|| grad_b(&a, &b, g, trans_a, trans_b)).transpose()?;
+                let mut grads = vec![da, db];
                 if needs.len() > 2 {
                     grads.push(needs[2].then(|| g.sum_to(&[g.shape()[g.rank() - 1]])).transpose()?);
                 }
@@ -152,38 +115,9 @@ impl Tensor {
 }
 
 /// `g ⊙ [y > 0]`: the ReLU's backward rule from its output (`y > 0` exactly where its input
-/// was), one pass with the ReLU op's own kernel.
-fn relu_mask(y: &Tensor, g: &Tensor) -> Result<Tensor> {
-    let n = y.numel();
-    let dz = match (y.storage(), g.storage()) {
-        (Storage::Cpu(y), Storage::Cpu(g)) => {
-            cpu_kernel_overwrite("relu", n as u64, n, |o| cpu::unary_backward(UnaryOp::Relu, &y, &y, &g, o))
-        }
-        #[cfg(feature = "gpu")]
-        _ => return Err(mixed("linear_relu", &[y, g])),
-    };
-    Tensor::from_storage(dz, y.shape())
-}
-
-/// `op(A) · op(B)` and its epilogue (bias, ReLU) on the CPU. A frozen weight read transposed is
-/// multiplied through its kept transposed copy, which the GEMM reads without repacking (same
-/// values, same result).
-fn cpu_product(a: &[f32], b: &Arc<HostBuffer>, epilogue: Epilogue, rhs: &Tensor, spec: MatmulSpec) -> Storage {
-    let frozen = spec.trans_b && spec.k > 0 && rhs.rank() == 2 && !rhs.requires_grad();
-    let bt = frozen.then(|| frozen_weights::transposed(b, spec.n, spec.k)).flatten();
-    let (b, spec): (&[f32], _) = match &bt {
-        Some(bt) => (bt, MatmulSpec { trans_b: false, ..spec }),
-        None => (b, spec),
-    };
-    let n_out = spec.batch * spec.m * spec.n;
-    let kernel = |o: &mut [f32]| cpu::matmul_epilogue(a, b, epilogue, o, spec);
-    // With k = 0 the product is all zeros (plus the bias); a zeroed buffer guarantees that
-    // without relying on the GEMM's handling of an empty depth.
-    if spec.k > 0 {
-        cpu_kernel_overwrite("matmul", spec.flops(), n_out, kernel)
-    } else {
-        cpu_kernel("matmul", spec.flops(), n_out, kernel)
-    }
+/// was), one pass counted as the ReLU op's backward.
+fn relu_mask(op: &'static str, y: &Tensor, g: &Tensor) -> Result<Tensor> {
+    Tensor::from_storage(y.storage().relu_mask(op, &g.storage())?, y.shape())
 }
 
 fn grad_a(a: &Tensor, b: &Tensor, g: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {

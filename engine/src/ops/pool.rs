@@ -3,13 +3,8 @@
 //! Derivatives: max → g routed to the position that won each window; avg → g/(kh·kw) spread
 //! over each window (padding counts, as PyTorch's default `count_include_pad=True`).
 
-use super::{cpu_kernel, cpu_kernel_overwrite};
-#[cfg(feature = "gpu")]
-use super::{ctx, mixed};
-use crate::{Error, HostBuffer, Result, Storage, Tensor};
-use graft_kernels::cpu::{self, Pool2dGeometry};
-#[cfg(feature = "gpu")]
-use graft_kernels::gpu;
+use crate::{Error, Result, Tensor};
+use graft_kernels::cpu::Pool2dGeometry;
 
 /// Window, stride and padding of a pooling op, per spatial axis `(h, w)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,44 +26,15 @@ impl Tensor {
     pub fn max_pool2d(&self, opts: Pool2dOptions) -> Result<Tensor> {
         let (g, out_shape) = geometry("max_pool2d", self.shape(), opts)?;
         let n_out: usize = out_shape.iter().product();
-        let (out, idx) = match self.storage() {
-            Storage::Cpu(x) => {
-                let mut idx = HostBuffer::uninit_for_overwrite(n_out);
-                let out =
-                    cpu_kernel_overwrite("max_pool2d", (n_out * opts.kernel.0 * opts.kernel.1) as u64, n_out, |o| {
-                        cpu::max_pool2d(&x, &g, o, idx.as_mut_slice())
-                    });
-                (out, Storage::Cpu(std::sync::Arc::new(idx)))
-            }
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(x) => {
-                crate::stats::record("max_pool2d", (n_out * opts.kernel.0 * opts.kernel.1) as u64);
-                let (out, idx) = gpu::max_pool2d(ctx(&x), &x, &g)?;
-                (Storage::Gpu(out), Storage::Gpu(idx))
-            }
-        };
+        let flops = (n_out * opts.kernel.0 * opts.kernel.1) as u64;
+        let (out, idx) = self.storage().max_pool2d(&g, flops, n_out)?;
         // The winners' positions, kept on the input's device for the backward kernel.
         let winners = Tensor::from_parts(idx, out_shape.clone(), None);
         let in_shape = self.shape().to_vec();
         Ok(Tensor::from_op(out, out_shape, "max_pool2d", &[self], move || {
             move |dy: &Tensor, _: &[bool]| {
-                dy.same_device("max_pool2d", &winners)?;
                 let n_in: usize = in_shape.iter().product();
-                let dx = match (dy.storage(), winners.storage()) {
-                    (Storage::Cpu(dy), Storage::Cpu(idx)) => {
-                        // The kernel clears each plane before routing gradients into it.
-                        cpu_kernel_overwrite("max_pool2d", dy.len() as u64, n_in, |o| {
-                            cpu::max_pool2d_backward(&dy, &idx, &g, o)
-                        })
-                    }
-                    #[cfg(feature = "gpu")]
-                    (Storage::Gpu(dys), Storage::Gpu(idx)) => {
-                        crate::stats::record("max_pool2d", dys.len() as u64);
-                        Storage::Gpu(gpu::max_pool2d_backward(ctx(&dys), &dys, &idx, &g)?)
-                    }
-                    #[cfg(feature = "gpu")]
-                    _ => return Err(mixed("max_pool2d", &[dy, &winners])),
-                };
+                let dx = dy.storage().max_pool2d_backward(&winners.storage(), &g, n_in)?;
                 Ok(vec![Some(Tensor::from_storage(dx, &in_shape)?)])
             }
         }))
@@ -79,22 +45,12 @@ impl Tensor {
         let (g, out_shape) = geometry("avg_pool2d", self.shape(), opts)?;
         let n_out: usize = out_shape.iter().product();
         let flops = (n_out * opts.kernel.0 * opts.kernel.1) as u64;
-        let out = match self.storage() {
-            Storage::Cpu(x) => cpu_kernel("avg_pool2d", flops, n_out, |o| cpu::avg_pool2d(&x, &g, o)),
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(x) => super::gpu_kernel("avg_pool2d", flops, || gpu::avg_pool2d(ctx(&x), &x, &g))?,
-        };
+        let out = self.storage().avg_pool2d(&g, flops, n_out)?;
         let in_shape = self.shape().to_vec();
         Ok(Tensor::from_op(out, out_shape, "avg_pool2d", &[self], move || {
             move |dy: &Tensor, _: &[bool]| {
                 let n_in: usize = in_shape.iter().product();
-                let dx = match dy.storage() {
-                    Storage::Cpu(dy) => cpu_kernel("avg_pool2d", flops, n_in, |o| cpu::avg_pool2d_backward(&dy, &g, o)),
-                    #[cfg(feature = "gpu")]
-                    Storage::Gpu(dy) => {
-                        super::gpu_kernel("avg_pool2d", flops, || gpu::avg_pool2d_backward(ctx(&dy), &dy, &g))?
-                    }
-                };
+                let dx = dy.storage().avg_pool2d_backward(&g, flops, n_in)?;
                 Ok(vec![Some(Tensor::from_storage(dx, &in_shape)?)])
             }
         }))

@@ -4,13 +4,8 @@
 //! max/min → g shared evenly among the positions that attain the extreme (PyTorch's `amax`
 //! rule); argmax/argmin have none.
 
-use super::{cpu_kernel, cpu_kernel_overwrite};
-#[cfg(feature = "gpu")]
-use super::{ctx, gpu_kernel};
-use crate::{Error, Result, Storage, Tensor};
-#[cfg(feature = "gpu")]
-use graft_kernels::gpu;
-use graft_kernels::{cpu, AxisSplit, ReduceOp};
+use crate::{Error, Result, Tensor};
+use graft_kernels::{AxisSplit, ReduceOp};
 
 impl Tensor {
     /// Reduces `axis` with `op`; `keepdim` keeps it as size 1.
@@ -25,13 +20,7 @@ impl Tensor {
             });
         }
         let keep_shape = keepdim_shape(self.shape(), ax);
-        let out = match self.storage() {
-            Storage::Cpu(x) => cpu_kernel_overwrite(op.name(), split.numel() as u64, split.outer * split.inner, |o| {
-                cpu::reduce(op, &x, split, o)
-            }),
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(x) => gpu_kernel(op.name(), split.numel() as u64, || gpu::reduce(ctx(&x), op, &x, split))?,
-        };
+        let out = self.storage().reduce(op, split)?;
         let out_shape = if keepdim { keep_shape.clone() } else { dropdim_shape(self.shape(), ax) };
         let x = self.detach();
         let y = Tensor::from_parts(out.clone(), keep_shape.clone(), None);
@@ -99,13 +88,7 @@ impl Tensor {
         if split.len == 0 {
             return Err(Error::BadShape { op, shape: self.shape().to_vec(), reason: format!("axis {ax} is empty") });
         }
-        let out = match self.storage() {
-            Storage::Cpu(x) => cpu_kernel(op, split.numel() as u64, split.outer * split.inner, |o| {
-                cpu::arg_reduce(want_max, &x, split, o)
-            }),
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(x) => gpu_kernel(op, split.numel() as u64, || gpu::arg_reduce(ctx(&x), want_max, &x, split))?,
-        };
+        let out = self.storage().arg_reduce(op, want_max, split)?;
         let shape = if keepdim { keepdim_shape(self.shape(), ax) } else { dropdim_shape(self.shape(), ax) };
         Tensor::from_storage(out, &shape)
     }

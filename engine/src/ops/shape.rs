@@ -4,15 +4,9 @@
 //! Derivatives: reshape → reshape back; permute → inverse permute; broadcast_to → sum_to;
 //! narrow → g placed into zeros; cat → narrow of g per part.
 
-use super::cpu_kernel_overwrite;
-#[cfg(feature = "gpu")]
-use super::{ctx, gpu_kernel};
 use crate::tensor::resolve_axis;
-use crate::{stats, Device, Error, Result, Storage, Tensor};
-#[cfg(feature = "gpu")]
-use graft_kernels::gpu;
-use graft_kernels::{broadcast_shape, contiguous_strides, cpu, layout::broadcast_strides};
-use std::sync::Arc;
+use crate::{Error, Result, Storage, Tensor};
+use graft_kernels::{broadcast_shape, contiguous_strides, layout::broadcast_strides};
 
 impl Tensor {
     /// The same elements in a new shape with the same element count (no copy).
@@ -153,7 +147,7 @@ impl Tensor {
         let from = self.shape().to_vec();
         Ok(Tensor::from_op(out, shape, "narrow", &[self], move || {
             move |g: &Tensor, _: &[bool]| {
-                let dx = Tensor::zeros_with_views("narrow", &g.device(), &from, &[(offset, &strides, g)])?;
+                let dx = Tensor::zeros_with_views("narrow", g, &from, &[(offset, &strides, g)])?;
                 Ok(vec![Some(Tensor::from_storage(dx, &from)?)])
             }
         }))
@@ -170,7 +164,6 @@ impl Tensor {
         let mut shape = first.shape().to_vec();
         shape[ax] = 0;
         for p in parts {
-            first.same_device("cat", p)?;
             let fits = p.rank() == first.rank() && (0..p.rank()).all(|d| d == ax || p.shape()[d] == first.shape()[d]);
             if !fits {
                 return Err(Error::ShapeMismatch {
@@ -191,7 +184,7 @@ impl Tensor {
         }
         let views: Vec<(usize, &[usize], &Tensor)> =
             parts.iter().zip(&offsets).map(|(p, &off)| (off * strides[ax], strides.as_slice(), p)).collect();
-        let out = Tensor::zeros_with_views("cat", &first.device(), &shape, &views)?;
+        let out = Tensor::zeros_with_views("cat", first, &shape, &views)?;
         let lens: Vec<usize> = parts.iter().map(|p| p.shape()[ax]).collect();
         let inputs: Vec<&Tensor> = parts.iter().collect();
         Ok(Tensor::from_op(out, shape, "cat", &inputs, move || {
@@ -216,44 +209,21 @@ impl Tensor {
 
     /// A contiguous copy of a strided view of this tensor's data (one launch of `kind`).
     fn strided_copy(&self, kind: &'static str, offset: usize, strides: &[usize], shape: &[usize]) -> Result<Storage> {
-        let n: usize = shape.iter().product();
-        Ok(match self.storage() {
-            Storage::Cpu(x) => cpu_kernel_overwrite(kind, 0, n, |o| cpu::strided_copy(&x, offset, strides, shape, o)),
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(x) => gpu_kernel(kind, 0, || gpu::strided_copy(ctx(&x), &x, offset, strides, shape))?,
-        })
+        self.storage().strided_copy(kind, offset, strides, shape)
     }
 
-    /// A zero buffer of `shape` on `device` with each `src` added into its strided view
+    /// A zero buffer of `shape` on `like`'s device with each `src` added into its strided view
     /// (`offset`, `strides`, the source's shape): the adjoint of [`Tensor::strided_copy`], and
-    /// how `cat` assembles its parts. One launch of `kind` per part, on either back end.
+    /// how `cat` assembles its parts. One launch of `kind` per part.
     fn zeros_with_views(
         kind: &'static str,
-        device: &Device,
+        like: &Tensor,
         shape: &[usize],
         views: &[(usize, &[usize], &Tensor)],
     ) -> Result<Storage> {
-        let n: usize = shape.iter().product();
-        let refuse =
-            |src: &Tensor| Error::DeviceMismatch { op: kind, lhs: device.to_string(), rhs: src.device().to_string() };
-        if let Some((_, _, src)) = views.iter().find(|(_, _, src)| &src.device() != device) {
-            return Err(refuse(src));
-        }
-        let mut out = Storage::full(n, 0.0, device)?;
+        let mut out = like.storage().zeros_alike(shape.iter().product())?;
         for &(offset, strides, src) in views {
-            stats::record(kind, src.numel() as u64);
-            match (&mut out, src.storage()) {
-                (Storage::Cpu(o), Storage::Cpu(s)) => {
-                    // `out` is ours alone, so this borrows rather than copies.
-                    cpu::strided_add_into(Arc::make_mut(o).as_mut_slice(), offset, strides, src.shape(), &s)
-                }
-                #[cfg(feature = "gpu")]
-                (Storage::Gpu(o), Storage::Gpu(s)) => {
-                    gpu::strided_add_into(ctx(o), o, offset, strides, src.shape(), &s)?;
-                }
-                #[cfg(feature = "gpu")]
-                _ => return Err(refuse(src)),
-            }
+            out.strided_add_into(kind, offset, strides, src.shape(), &src.storage())?;
         }
         Ok(out)
     }

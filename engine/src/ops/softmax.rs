@@ -4,13 +4,8 @@
 //! Derivatives from the output y: softmax → y ⊙ (g − Σ g ⊙ y); log_softmax → g − eʸ Σ g;
 //! mean cross-entropy of logits x against labels → g · (softmax(x) − one_hot) / rows.
 
-use super::cpu_kernel_overwrite;
-#[cfg(feature = "gpu")]
-use super::{ctx, gpu_kernel, mixed};
-use crate::{Error, HostBuffer, Result, Storage, Tensor};
-#[cfg(feature = "gpu")]
-use graft_kernels::gpu;
-use graft_kernels::{cpu, AxisSplit};
+use crate::{Error, Result, Tensor};
+use graft_kernels::AxisSplit;
 use std::sync::Arc;
 
 impl Tensor {
@@ -28,9 +23,9 @@ impl Tensor {
     /// `−(1/rows) Σᵢ log_softmax(xᵢ)[labelᵢ]`: PyTorch's `F.cross_entropy` with its default
     /// mean reduction, as a scalar tensor.
     ///
-    /// On the CPU this is one kernel each way (log-softmax and the label pick forward,
-    /// `(softmax − one_hot) / rows` backward) instead of the five a composition takes; on the
-    /// GPU it is composed of `log_softmax`, `gather` and a mean.
+    /// One op each way (log-softmax and the label pick forward, `(softmax − one_hot) / rows`
+    /// backward) instead of the five a composition takes: one kernel on the CPU; the GPU back
+    /// end composes `log_softmax`, `gather` and a mean inside it, counted as one launch.
     ///
     /// ```
     /// # use graft_engine::Tensor;
@@ -50,29 +45,17 @@ impl Tensor {
             });
         }
         super::gather::check_indices(OP, labels, self.shape()[1])?;
-        let x = match self.storage() {
+        if labels.is_empty() {
             // An empty batch keeps the composed path's answer (the mean of nothing is NaN).
-            Storage::Cpu(x) if !labels.is_empty() => x,
-            _ => return self.log_softmax(1)?.gather(1, labels, &[labels.len(), 1])?.mean_all()?.neg(),
-        };
-        let (rows, n) = (labels.len(), self.numel());
-        let split = AxisSplit::new(self.shape(), 1);
-        let mut lsm = HostBuffer::uninit_for_overwrite(n);
-        cpu::log_softmax(&x, split, lsm.as_mut_slice());
-        let out = cpu_kernel_overwrite(OP, 5 * n as u64 + rows as u64, 1, |o| o[0] = cpu::cross_entropy(&lsm, labels));
-        let (lsm, labels) = (Arc::new(lsm), Arc::new(labels.to_vec()));
+            return self.log_softmax(1)?.gather(1, labels, &[labels.len(), 1])?.mean_all()?.neg();
+        }
+        let (rows, classes) = (labels.len(), self.shape()[1]);
+        let (out, lsm) = self.storage().cross_entropy(labels, classes)?;
+        let labels = Arc::new(labels.to_vec());
         Ok(Tensor::from_op(out, Vec::new(), OP, &[self], move || {
             move |g: &Tensor, _: &[bool]| {
-                let dx = match g.storage() {
-                    Storage::Cpu(gs) => cpu_kernel_overwrite(OP, 3 * n as u64, n, |o| {
-                        cpu::cross_entropy_backward(&lsm, &labels, gs[0] / rows as f32, o)
-                    }),
-                    #[cfg(feature = "gpu")]
-                    Storage::Gpu(_) => {
-                        return Err(Error::DeviceMismatch { op: OP, lhs: "cpu".into(), rhs: g.device().to_string() })
-                    }
-                };
-                Ok(vec![Some(Tensor::from_storage(dx, &[rows, n / rows])?)])
+                let dx = lsm.cross_entropy_backward(&labels, &g.storage())?;
+                Ok(vec![Some(Tensor::from_storage(dx, &[rows, classes])?)])
             }
         }))
     }
@@ -80,47 +63,11 @@ impl Tensor {
     fn softmax_impl(&self, axis: isize, log: bool) -> Result<Tensor> {
         let name = if log { "log_softmax" } else { "softmax" };
         let split = AxisSplit::new(self.shape(), self.axis(name, axis)?);
-        let n = self.numel();
-        let out = match self.storage() {
-            Storage::Cpu(x) => cpu_kernel_overwrite(name, 5 * n as u64, n, |o| {
-                if log {
-                    cpu::log_softmax(&x, split, o)
-                } else {
-                    cpu::softmax(&x, split, o)
-                }
-            }),
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(x) => gpu_kernel(name, 5 * n as u64, || {
-                if log {
-                    gpu::log_softmax(ctx(&x), &x, split)
-                } else {
-                    gpu::softmax(ctx(&x), &x, split)
-                }
-            })?,
-        };
+        let out = self.storage().softmax(log, split)?;
         let y = Tensor::from_parts(out.clone(), self.shape().to_vec(), None);
         Ok(Tensor::from_op(out, self.shape().to_vec(), name, &[self], move || {
             move |g: &Tensor, _: &[bool]| {
-                g.same_device(name, &y)?;
-                let dx = match (y.storage(), g.storage()) {
-                    (Storage::Cpu(y), Storage::Cpu(g)) => cpu_kernel_overwrite(name, 4 * n as u64, n, |o| {
-                        if log {
-                            cpu::log_softmax_backward(&y, &g, split, o)
-                        } else {
-                            cpu::softmax_backward(&y, &g, split, o)
-                        }
-                    }),
-                    #[cfg(feature = "gpu")]
-                    (Storage::Gpu(ys), Storage::Gpu(gs)) => gpu_kernel(name, 4 * n as u64, || {
-                        if log {
-                            gpu::log_softmax_backward(ctx(&ys), &ys, &gs, split)
-                        } else {
-                            gpu::softmax_backward(ctx(&ys), &ys, &gs, split)
-                        }
-                    })?,
-                    #[cfg(feature = "gpu")]
-                    _ => return Err(mixed(name, &[&y, g])),
-                };
+                let dx = y.storage().softmax_backward(log, &g.storage(), split)?;
                 Ok(vec![Some(Tensor::from_storage(dx, y.shape())?)])
             }
         }))

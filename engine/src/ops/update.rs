@@ -6,9 +6,7 @@
 //! holds the old values, as PyTorch's saved tensors do — the result goes to a new buffer and the
 //! holders keep the values they captured (copy on write); otherwise it is written in place.
 
-use crate::{stats, Error, HostBuffer, Result, Storage, Tensor};
-use graft_kernels::cpu;
-use std::sync::Arc;
+use crate::{Error, Result, Tensor};
 
 impl Tensor {
     /// `self ← self + alpha · other`, PyTorch's `self.add_(other, alpha=alpha)`: the SGD step
@@ -40,57 +38,21 @@ impl Tensor {
                 hint: "an in-place update needs an operand of the tensor's own shape".into(),
             });
         }
-        self.same_device(op, other)?;
-        stats::record(op, 3 * self.numel() as u64);
         let x = other.storage();
-        match x {
-            Storage::Cpu(x) => self.with_storage_mut(|slot| {
-                #[cfg_attr(
-                    not(feature = "gpu"),
-                    allow(clippy::infallible_destructuring_match, reason = "CPU-only builds have one storage kind")
-                )]
-                let y = match slot {
-                    Storage::Cpu(y) => y,
-                    // Only reachable if another thread moved the tensor since `same_device`.
-                    #[cfg(feature = "gpu")]
-                    Storage::Gpu(_) => {
-                        return Err(Error::DeviceMismatch { op, lhs: slot.device().to_string(), rhs: "cpu".into() })
-                    }
-                };
-                match Arc::get_mut(y) {
-                    Some(y) => cpu::axpby_in_place(alpha, y.as_mut_slice(), beta, &x),
-                    None => {
-                        let mut out = HostBuffer::uninit_for_overwrite(x.len());
-                        cpu::axpby(alpha, y, beta, &x, out.as_mut_slice());
-                        *y = Arc::new(out);
-                    }
-                }
-                Ok(())
-            })?,
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(_) => {
-                // On a GPU the update is two recorded kernels; the new buffer replaces the old one.
-                let scale = |t: &Tensor, c: f32| if c == 1.0 { Ok(t.clone()) } else { t.mul_scalar(c) };
-                let scaled = crate::no_grad(|| scale(self, alpha)?.add(&scale(other, beta)?))?;
-                let new = scaled.storage();
-                self.with_storage_mut(|slot| *slot = new);
-            }
-        }
-        Ok(())
+        // One fused pass on the back end, under the slot's lock (see `BackendStorage::axpby_`).
+        self.with_storage_mut(|slot| slot.axpby_(op, alpha, &x, beta))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::{Storage, Tensor};
+    use crate::Tensor;
 
     /// Where a CPU tensor's buffer lives, and its element 5.
     fn host(t: &Tensor) -> (*const f32, f32) {
-        match t.storage() {
-            Storage::Cpu(b) => (b.as_ptr(), b[5]),
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(_) => panic!("the test's tensors are on the CPU"),
-        }
+        let s = t.storage();
+        let b = s.as_host().expect("the test's tensors are on the CPU");
+        (b.as_ptr(), b[5])
     }
 
     #[test]

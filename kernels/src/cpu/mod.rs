@@ -43,9 +43,9 @@ pub use unary::{erf, unary, unary_backward};
 
 /// Below this many elements a kernel runs on the calling thread: elementwise work is
 /// memory-bound, so a second thread gains far less than twice. Handing a share to a warm worker
-/// costs about a microsecond (see `shares`), so 32 Ki floats (a batch-256 × 128 activation) is
-/// already worth splitting: on the 2-core VM the batch-32 MLP step and model A's step were
-/// 5–10 % faster with this than with 128 Ki, and 8 Ki was no better.
+/// costs next to nothing (see `shares`), so 32 Ki floats (a batch-256 × 128 activation) is
+/// already worth splitting; much smaller shares no longer pay for the hand-off (see
+/// BENCHMARKS.md).
 pub const PAR_MIN_ELEMS: usize = 1 << 15;
 
 /// Elements per parallel chunk for elementwise work.

@@ -262,8 +262,9 @@ pub fn max_pool2d_backward(dy: &[f32], indices: &[f32], g: &Pool2dGeometry, dx: 
 /// or zero, written once: each gradient is compared against its window's four positions, and
 /// the even and odd columns interleaved back into the two rows, with no zero fill before and no
 /// scatter after. The gradient is written as `0.0 + g`, the sum the scatter makes, so the bits
-/// are the same (a `-0.0` gradient arrives as `+0.0`). (A scalar version of this was twice as
-/// slow as the zero fill and scatter, so CPUs without AVX2 keep those.)
+/// are the same (a `-0.0` gradient arrives as `+0.0`). (Without vectors the four compares per
+/// input cost more than the zero fill and scatter they replace, so CPUs without AVX2 keep those;
+/// see BENCHMARKS.md.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn max_pool_2x2_backward_avx512(

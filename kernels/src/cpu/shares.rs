@@ -1,9 +1,9 @@
 //! Splitting one kernel's work across threads without ever putting the caller to sleep.
 //!
 //! rayon's `par_iter` called from a thread outside its pool hands the whole job to the pool and
-//! blocks the caller until a worker has finished it: two context switches per kernel, which on
-//! the development VM cost tens of microseconds each — half of a small MLP's training step. And
-//! a sleeping worker can take as long to wake as the share it would run.
+//! blocks the caller until a worker has finished it: two context switches per kernel, each as
+//! costly as a small kernel's whole work. And a sleeping worker can take as long to wake as the
+//! share it would run.
 //!
 //! [`run_shares`] instead *offers* shares `1..n` as claimable tasks and runs share 0 on the
 //! calling thread at once. Each share is claimed exactly once, by whoever gets to it first: a
@@ -14,8 +14,8 @@
 //! Workers stay warm between kernels, as BLAS and OpenMP runtimes keep theirs: a worker that
 //! served an offer keeps watching for the next one for [`WARM_FOR`] before it returns to rayon
 //! (where it would soon sleep). A training step is a chain of kernels with short single-threaded
-//! gaps between them, and waking a sleeping thread took 35 µs on average on the development VM
-//! — most of a batch-256 layer's share. A warm worker picks an offer up within a microsecond.
+//! gaps between them, and waking a sleeping thread can cost most of a layer's share; a warm
+//! worker picks an offer up at once (one atomic load per poll). Measurements in BENCHMARKS.md.
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -6,33 +6,7 @@ use crate::UnaryOp;
 /// `out[i] = op(x[i])`.
 pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
     assert_eq!(x.len(), out.len(), "unary: input and output lengths match");
-    for_each_chunk(out, |start, chunk| {
-        let src = &x[start..start + chunk.len()];
-        macro_rules! map {
-            ($f:expr) => {
-                for (o, &v) in chunk.iter_mut().zip(src) {
-                    *o = $f(v);
-                }
-            };
-        }
-        match op {
-            UnaryOp::Neg => map!(|v: f32| -v),
-            UnaryOp::Exp => map!(f32::exp),
-            UnaryOp::Log => map!(f32::ln),
-            UnaryOp::Sqrt => map!(f32::sqrt),
-            UnaryOp::Abs => map!(f32::abs),
-            UnaryOp::Relu => map!(relu),
-            UnaryOp::LeakyRelu(s) => map!(|v: f32| if v > 0.0 { v } else { s * v }),
-            UnaryOp::Sigmoid => map!(sigmoid),
-            UnaryOp::Tanh => map!(f32::tanh),
-            UnaryOp::Gelu => map!(gelu),
-            UnaryOp::Recip => map!(|v: f32| 1.0 / v),
-            UnaryOp::Square => map!(|v: f32| v * v),
-            UnaryOp::MulScalar(c) => map!(|v: f32| v * c),
-            UnaryOp::AddScalar(c) => map!(|v: f32| v + c),
-            UnaryOp::PowScalar(c) => map!(|v: f32| v.powf(c)),
-        }
-    });
+    for_each_chunk(out, |start, chunk| forward_chunk(op, &x[start..start + chunk.len()], chunk));
 }
 
 /// `dx[i] = dy[i] * op'(x[i])`, given the forward input `x` and output `y` (whichever the
@@ -45,35 +19,75 @@ pub fn unary_backward(op: UnaryOp, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f
     );
     for_each_chunk(dx, |start, chunk| {
         let end = start + chunk.len();
-        let (x, y, dy) = (&x[start..end], &y[start..end], &dy[start..end]);
-        // One loop per op (the match stays outside), so each loop is branch-free and vectorises.
-        macro_rules! map {
-            (|$xv:ident, $yv:ident| $d:expr) => {
-                for (((o, &$xv), &$yv), &g) in chunk.iter_mut().zip(x).zip(y).zip(dy) {
-                    let _ = (&$xv, &$yv); // each rule reads only one of them
-                    *o = g * $d;
-                }
-            };
-        }
-        match op {
-            UnaryOp::Neg => chunk.iter_mut().zip(dy).for_each(|(o, &g)| *o = -g),
-            UnaryOp::Exp => map!(|xv, yv| yv),
-            UnaryOp::Log => map!(|xv, yv| 1.0 / xv),
-            UnaryOp::Sqrt => map!(|xv, yv| 0.5 / yv),
-            UnaryOp::Abs => map!(|xv, yv| xv.signum() * if xv == 0.0 { 0.0 } else { 1.0 }),
-            UnaryOp::Relu => map!(|xv, yv| if xv > 0.0 { 1.0 } else { 0.0 }),
-            UnaryOp::LeakyRelu(s) => map!(|xv, yv| if xv > 0.0 { 1.0 } else { s }),
-            UnaryOp::Sigmoid => map!(|xv, yv| yv * (1.0 - yv)),
-            UnaryOp::Tanh => map!(|xv, yv| 1.0 - yv * yv),
-            UnaryOp::Gelu => map!(|xv, yv| gelu_derivative(xv)),
-            UnaryOp::Recip => map!(|xv, yv| -yv * yv),
-            UnaryOp::Square => map!(|xv, yv| 2.0 * xv),
-            UnaryOp::MulScalar(c) => map!(|xv, yv| c),
-            UnaryOp::AddScalar(_) => map!(|xv, yv| 1.0),
-            UnaryOp::PowScalar(c) => map!(|xv, yv| if c == 0.0 { 0.0 } else { c * xv.powf(c - 1.0) }),
-        }
+        backward_chunk(op, &x[start..end], &y[start..end], &dy[start..end], chunk)
     });
 }
+
+/// The kernels' per-op loops and the scalar forms, from the op table (`crate::unary_table`).
+/// One loop per op (the match stays outside), so each loop is branch-free and vectorises.
+macro_rules! cpu_unary {
+    ($(
+        $(#[doc = $doc:expr])*
+        $variant:ident $(($param:ident : $pty:ty = $sample:expr))? => $name:ident {
+            cpu: |$x:ident| $fwd:expr,
+            cpu_grad: |$gx:ident, $gy:ident| $grad:expr,
+            $($rest:tt)*
+        }
+    )*) => {
+        #[inline(always)]
+        fn forward_chunk(op: UnaryOp, src: &[f32], chunk: &mut [f32]) {
+            match op {
+                $( UnaryOp::$variant $(($param))? => {
+                    for (o, &$x) in chunk.iter_mut().zip(src) {
+                        *o = $fwd;
+                    }
+                } )*
+            }
+        }
+
+        // Neg's rule makes `g * -1.0`, which is `-g` to the bit.
+        #[allow(clippy::neg_multiply)]
+        #[inline(always)]
+        fn backward_chunk(op: UnaryOp, x: &[f32], y: &[f32], dy: &[f32], chunk: &mut [f32]) {
+            match op {
+                $( UnaryOp::$variant $(($param))? => {
+                    $( let _ = $param; )?
+                    for (((o, &$gx), &$gy), &g) in chunk.iter_mut().zip(x).zip(y).zip(dy) {
+                        let _ = (&$gx, &$gy); // each rule reads only one of them
+                        *o = g * $grad;
+                    }
+                } )*
+            }
+        }
+
+        impl UnaryOp {
+            /// `op(x)`, the scalar form of [`unary`]'s loop (same bits).
+            pub fn apply(self, x: f32) -> f32 {
+                match self {
+                    $( UnaryOp::$variant $(($param))? => {
+                        let $x = x;
+                        $fwd
+                    } )*
+                }
+            }
+
+            /// `op'(x)` from the input `x` and output `y`, the scalar form of
+            /// [`unary_backward`]'s loop (`dx = dy * op.derivative(x, y)`, same bits).
+            pub fn derivative(self, x: f32, y: f32) -> f32 {
+                match self {
+                    $( UnaryOp::$variant $(($param))? => {
+                        $( let _ = $param; )?
+                        let ($gx, $gy) = (x, y);
+                        let _ = (&$gx, &$gy);
+                        $grad
+                    } )*
+                }
+            }
+        }
+    };
+}
+
+crate::for_each_unary_op!(cpu_unary);
 
 /// `max(v, 0)`, except that NaN passes through (as PyTorch), so bad data surfaces in the loss
 /// instead of vanishing. Shared with the GEMM's ReLU epilogue.

@@ -1,5 +1,7 @@
-// Prelude of every graft kernel (prepended by `shader!`): the parameter block at binding 0 and
-// helpers to rebuild a linear id from a dispatch spread over x, y and z.
+// Prelude of every graft kernel (each kernel's `Shader` source is this file followed by its own,
+// joined with `concat!(include_str!(..))` or, for the unary shaders, built once at run time): the
+// parameter block at binding 0, helpers to rebuild a linear id from a dispatch spread over x, y
+// and z, and NaN/inf/`pow_c` for the kernels' arithmetic.
 
 const WG: u32 = 256u;
 

@@ -11,11 +11,19 @@ const FORWARD: Shader =
     Shader { name: "pool2d", source: concat!(include_str!("common.wgsl"), include_str!("pool2d.wgsl")) };
 const MAX_BACKWARD: Shader = Shader {
     name: "pool2d_backward",
-    source: concat!(include_str!("common.wgsl"), include_str!("pool2d_backward.wgsl")),
+    source: concat!(
+        include_str!("common.wgsl"),
+        include_str!("pool_covering.wgsl"),
+        include_str!("pool2d_backward.wgsl")
+    ),
 };
 const AVG_BACKWARD: Shader = Shader {
     name: "avg_pool2d_backward",
-    source: concat!(include_str!("common.wgsl"), include_str!("avg_pool2d_backward.wgsl")),
+    source: concat!(
+        include_str!("common.wgsl"),
+        include_str!("pool_covering.wgsl"),
+        include_str!("avg_pool2d_backward.wgsl")
+    ),
 };
 
 /// Kernel parameters and the output plane size, refusing windows that do not fit.

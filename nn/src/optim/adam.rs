@@ -1,6 +1,5 @@
-use super::{checked_state, Optimizer, OptimizerState, ParamState};
-use graft_engine::{no_grad, Result, Tensor};
-use std::collections::HashMap;
+use super::{Optimizer, OptimizerState, ParamState, ParamStates};
+use graft_engine::{Result, Tensor};
 
 /// Settings of [`Adam`]; defaults are PyTorch's (lr 1e-3, β 0.9/0.999, eps 1e-8).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,47 +35,43 @@ struct Moments {
 
 /// Adam and AdamW with bias correction, as `torch.optim.Adam` / `AdamW`.
 pub struct Adam {
-    params: Vec<Tensor>,
     pub config: AdamConfig,
-    state: HashMap<u64, Moments>,
+    /// The parameters and their moments.
+    state: ParamStates<Moments>,
 }
 
 impl Adam {
     pub fn new(params: Vec<Tensor>, config: AdamConfig) -> Self {
-        Adam { params, config, state: HashMap::new() }
+        Adam { config, state: ParamStates::new(params) }
     }
 }
 
 impl Optimizer for Adam {
     fn step(&mut self) -> Result<()> {
         let c = self.config;
-        no_grad(|| {
-            for p in &self.params {
-                let Some(mut g) = p.grad().filter(|_| p.requires_grad()) else { continue };
-                let mut base = p.clone();
-                if c.weight_decay != 0.0 {
-                    if c.decoupled {
-                        base = p.mul_scalar(1.0 - c.lr * c.weight_decay)?;
-                    } else {
-                        g = g.add(&p.mul_scalar(c.weight_decay)?)?;
-                    }
+        self.state.step(|p, mut g, state| {
+            let mut base = p.clone();
+            if c.weight_decay != 0.0 {
+                if c.decoupled {
+                    base = p.mul_scalar(1.0 - c.lr * c.weight_decay)?;
+                } else {
+                    g = g.add(&p.mul_scalar(c.weight_decay)?)?;
                 }
-                let prev = self.state.remove(&p.id());
-                let (m, v, t) = match prev {
-                    Some(s) => (
-                        s.m.mul_scalar(c.beta1)?.add(&g.mul_scalar(1.0 - c.beta1)?)?,
-                        s.v.mul_scalar(c.beta2)?.add(&g.square()?.mul_scalar(1.0 - c.beta2)?)?,
-                        s.t + 1,
-                    ),
-                    None => (g.mul_scalar(1.0 - c.beta1)?, g.square()?.mul_scalar(1.0 - c.beta2)?, 1),
-                };
-                let bc1 = 1.0 - c.beta1.powi(t);
-                let bc2 = 1.0 - c.beta2.powi(t);
-                let denom = v.mul_scalar(1.0 / bc2)?.sqrt()?.add_scalar(c.eps)?;
-                let update = m.div(&denom)?.mul_scalar(c.lr / bc1)?;
-                p.set_data(&base.sub(&update)?)?;
-                self.state.insert(p.id(), Moments { m, v, t });
             }
+            let (m, v, t) = match state.take() {
+                Some(s) => (
+                    s.m.mul_scalar(c.beta1)?.add(&g.mul_scalar(1.0 - c.beta1)?)?,
+                    s.v.mul_scalar(c.beta2)?.add(&g.square()?.mul_scalar(1.0 - c.beta2)?)?,
+                    s.t + 1,
+                ),
+                None => (g.mul_scalar(1.0 - c.beta1)?, g.square()?.mul_scalar(1.0 - c.beta2)?, 1),
+            };
+            let bc1 = 1.0 - c.beta1.powi(t);
+            let bc2 = 1.0 - c.beta2.powi(t);
+            let denom = v.mul_scalar(1.0 / bc2)?.sqrt()?.add_scalar(c.eps)?;
+            let update = m.div(&denom)?.mul_scalar(c.lr / bc1)?;
+            p.set_data(&base.sub(&update)?)?;
+            *state = Some(Moments { m, v, t });
             Ok(())
         })
     }
@@ -87,7 +82,7 @@ impl Optimizer for Adam {
         self.config.lr = lr;
     }
     fn parameters(&self) -> &[Tensor] {
-        &self.params
+        self.state.params()
     }
     fn reset_state(&mut self) {
         self.state.clear();
@@ -95,32 +90,20 @@ impl Optimizer for Adam {
     /// `exp_avg` (m), `exp_avg_sq` (v) and the step count `t` of each parameter stepped so far
     /// (PyTorch's names).
     fn state(&self) -> crate::Result<OptimizerState> {
-        let mut params = std::collections::BTreeMap::new();
-        for (i, p) in self.params.iter().enumerate() {
-            if let Some(s) = self.state.get(&p.id()) {
-                let buffers =
-                    [("exp_avg".to_string(), s.m.deep_clone()?), ("exp_avg_sq".to_string(), s.v.deep_clone()?)]
-                        .into_iter()
-                        .collect();
-                params.insert(i, ParamState { buffers, step: Some(u64::try_from(s.t).unwrap_or(0)) });
-            }
-        }
-        Ok(OptimizerState { kind: "adam".into(), params })
+        self.state.save("adam", |s| {
+            let buffers = [("exp_avg".to_string(), s.m.deep_clone()?), ("exp_avg_sq".to_string(), s.v.deep_clone()?)]
+                .into_iter()
+                .collect();
+            Ok(ParamState { buffers, step: Some(u64::try_from(s.t).unwrap_or(0)) })
+        })
     }
     fn load_state(&mut self, state: &OptimizerState) -> crate::Result<()> {
-        let loaded = checked_state("adam", &self.params, state, &["exp_avg", "exp_avg_sq"])?;
-        let mut fresh = HashMap::with_capacity(loaded.len());
-        for (i, t, step) in loaded {
-            let [m, v]: [Tensor; 2] = t.try_into().map_err(|_| {
-                crate::NnError::Model(format!("optimizer state of parameter #{i} has the wrong number of buffers"))
-            })?;
+        self.state.load("adam", state, &["exp_avg", "exp_avg_sq"], |i, [m, v], step| {
             let t = step.and_then(|s| i32::try_from(s).ok()).ok_or_else(|| {
                 crate::NnError::Model(format!("optimizer state of parameter #{i} has no valid step count"))
             })?;
-            fresh.insert(self.params[i].id(), Moments { m, v, t });
-        }
-        self.state = fresh;
-        Ok(())
+            Ok(Moments { m, v, t })
+        })
     }
 }
 

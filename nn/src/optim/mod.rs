@@ -18,8 +18,8 @@ pub use adam::{Adam, AdamConfig};
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::NnError;
-use graft_engine::{Result, Tensor};
-use std::collections::BTreeMap;
+use graft_engine::{no_grad, Result, Tensor};
+use std::collections::{BTreeMap, HashMap};
 
 /// The per-parameter state of one parameter: named buffers (`momentum`, `exp_avg`,
 /// `exp_avg_sq`) and, for optimisers that count them, the number of steps taken.
@@ -69,12 +69,90 @@ pub trait Optimizer: Send {
     fn load_state(&mut self, state: &OptimizerState) -> crate::Result<()>;
 }
 
+/// The parameters an optimiser was built over and its state for each (momentum buffer, Adam
+/// moments), kept by parameter identity: the one place that decides which parameters a step
+/// updates and how state is saved and restored by position, for every optimiser.
+pub(crate) struct ParamStates<S> {
+    params: Vec<Tensor>,
+    by_id: HashMap<u64, S>,
+}
+
+impl<S> ParamStates<S> {
+    pub(crate) fn new(params: Vec<Tensor>) -> Self {
+        ParamStates { params, by_id: HashMap::new() }
+    }
+
+    pub(crate) fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.by_id.clear();
+    }
+
+    /// Calls `update(p, grad, state)` under `no_grad` for every parameter that requires grad
+    /// and has a gradient, in order. `state` is the parameter's state (`None` the first time);
+    /// what `update` leaves there is kept, so an update that errors after taking it leaves none.
+    /// Frozen parameters keep their state untouched (the rule in the module doc).
+    pub(crate) fn step(&mut self, mut update: impl FnMut(&Tensor, Tensor, &mut Option<S>) -> Result<()>) -> Result<()> {
+        no_grad(|| {
+            for p in &self.params {
+                let Some(g) = p.grad().filter(|_| p.requires_grad()) else { continue };
+                let mut state = self.by_id.remove(&p.id());
+                let done = update(p, g, &mut state);
+                if let Some(s) = state {
+                    self.by_id.insert(p.id(), s);
+                }
+                done?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The state of every parameter that has some, by position, each written by `save`.
+    pub(crate) fn save(
+        &self,
+        kind: &str,
+        save: impl Fn(&S) -> crate::Result<ParamState>,
+    ) -> crate::Result<OptimizerState> {
+        let mut params = BTreeMap::new();
+        for (i, p) in self.params.iter().enumerate() {
+            if let Some(s) = self.by_id.get(&p.id()) {
+                params.insert(i, save(s)?);
+            }
+        }
+        Ok(OptimizerState { kind: kind.into(), params })
+    }
+
+    /// Replaces every parameter's state with `state`, checked against the parameters and
+    /// `kind`; `load(position, buffers in the order of `names`, step count)` rebuilds one. On
+    /// error the current state is kept.
+    pub(crate) fn load<const N: usize>(
+        &mut self,
+        kind: &str,
+        state: &OptimizerState,
+        names: &[&str; N],
+        load: impl Fn(usize, [Tensor; N], Option<u64>) -> crate::Result<S>,
+    ) -> crate::Result<()> {
+        let loaded = checked_state(kind, &self.params, state, names)?;
+        let mut fresh = HashMap::with_capacity(loaded.len());
+        for (i, buffers, step) in loaded {
+            let buffers: [Tensor; N] = buffers.try_into().map_err(|_| {
+                NnError::Model(format!("optimizer state of parameter #{i} has the wrong number of buffers"))
+            })?;
+            fresh.insert(self.params[i].id(), load(i, buffers, step)?);
+        }
+        self.by_id = fresh;
+        Ok(())
+    }
+}
+
 /// A parameter's position, its buffers (in the order asked for) and its step count.
-pub(crate) type LoadedState = (usize, Vec<Tensor>, Option<u64>);
+type LoadedState = (usize, Vec<Tensor>, Option<u64>);
 
 /// Checks `state` against `params` and `kind`, returning the buffer copies by position on each
-/// parameter's device (shared by the optimisers' `load_state`).
-pub(crate) fn checked_state(
+/// parameter's device (for [`ParamStates::load`]).
+fn checked_state(
     kind: &str,
     params: &[Tensor],
     state: &OptimizerState,

@@ -1,6 +1,5 @@
-use super::{checked_state, Optimizer, OptimizerState, ParamState};
-use graft_engine::{no_grad, Result, Tensor};
-use std::collections::HashMap;
+use super::{Optimizer, OptimizerState, ParamState, ParamStates};
+use graft_engine::{Result, Tensor};
 
 /// Settings of [`Sgd`]; the defaults are plain SGD at lr 0.01.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,42 +20,38 @@ impl Default for SgdConfig {
 /// decay, with PyTorch's update rule:
 /// `g ← ∇ + wd·p; b ← μ·b + g (b = g on the first step); g ← g + μ·b (Nesterov) or b; p ← p − lr·g`.
 pub struct Sgd {
-    params: Vec<Tensor>,
     pub config: SgdConfig,
-    velocity: HashMap<u64, Tensor>,
+    /// The parameters and their momentum buffers.
+    velocity: ParamStates<Tensor>,
 }
 
 impl Sgd {
     pub fn new(params: Vec<Tensor>, config: SgdConfig) -> Self {
-        Sgd { params, config, velocity: HashMap::new() }
+        Sgd { config, velocity: ParamStates::new(params) }
     }
 }
 
 impl Optimizer for Sgd {
     fn step(&mut self) -> Result<()> {
         let c = self.config;
-        no_grad(|| {
-            for p in &self.params {
-                let Some(mut g) = p.grad().filter(|_| p.requires_grad()) else { continue };
-                if c.weight_decay != 0.0 {
-                    g = g.add(&p.mul_scalar(c.weight_decay)?)?;
-                }
-                if c.momentum != 0.0 {
-                    let buf = match self.velocity.get(&p.id()) {
-                        Some(b) => {
-                            b.scale_and_add_(c.momentum, &g)?;
-                            b.clone()
-                        }
-                        // A copy, not the gradient itself: the buffer is later updated in place.
-                        None => g.deep_clone()?,
-                    };
-                    g = if c.nesterov { g.add(&buf.mul_scalar(c.momentum)?)? } else { buf.clone() };
-                    self.velocity.insert(p.id(), buf);
-                }
-                // One fused pass, in place unless a recorded graph still holds the old values.
-                p.add_scaled_(&g, -c.lr)?;
+        self.velocity.step(|p, mut g, velocity| {
+            if c.weight_decay != 0.0 {
+                g = g.add(&p.mul_scalar(c.weight_decay)?)?;
             }
-            Ok(())
+            if c.momentum != 0.0 {
+                let buf = match velocity {
+                    Some(b) => {
+                        b.scale_and_add_(c.momentum, &g)?;
+                        b.clone()
+                    }
+                    // A copy, not the gradient itself: the buffer is later updated in place.
+                    None => g.deep_clone()?,
+                };
+                g = if c.nesterov { g.add(&buf.mul_scalar(c.momentum)?)? } else { buf.clone() };
+                *velocity = Some(buf);
+            }
+            // One fused pass, in place unless a recorded graph still holds the old values.
+            p.add_scaled_(&g, -c.lr)
         })
     }
     fn lr(&self) -> f32 {
@@ -66,31 +61,20 @@ impl Optimizer for Sgd {
         self.config.lr = lr;
     }
     fn parameters(&self) -> &[Tensor] {
-        &self.params
+        self.velocity.params()
     }
     fn reset_state(&mut self) {
         self.velocity.clear();
     }
     /// One `momentum` buffer per parameter stepped with momentum (PyTorch's `momentum_buffer`).
     fn state(&self) -> crate::Result<OptimizerState> {
-        let mut params = std::collections::BTreeMap::new();
-        for (i, p) in self.params.iter().enumerate() {
-            if let Some(b) = self.velocity.get(&p.id()) {
-                let buffers = [("momentum".to_string(), b.deep_clone()?)].into_iter().collect();
-                params.insert(i, ParamState { buffers, step: None });
-            }
-        }
-        Ok(OptimizerState { kind: "sgd".into(), params })
+        self.velocity.save("sgd", |b| {
+            let buffers = [("momentum".to_string(), b.deep_clone()?)].into_iter().collect();
+            Ok(ParamState { buffers, step: None })
+        })
     }
     fn load_state(&mut self, state: &OptimizerState) -> crate::Result<()> {
-        let loaded = checked_state("sgd", &self.params, state, &["momentum"])?;
-        self.velocity.clear();
-        for (i, mut t, _) in loaded {
-            if let Some(b) = t.pop() {
-                self.velocity.insert(self.params[i].id(), b);
-            }
-        }
-        Ok(())
+        self.velocity.load("sgd", state, &["momentum"], |_, [b], _| Ok(b))
     }
 }
 

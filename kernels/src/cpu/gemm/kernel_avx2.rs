@@ -1,7 +1,8 @@
 //! AVX2 + FMA micro-kernel: a `6 × 16` tile, twelve ymm accumulators (6 rows × 2 vectors), two
 //! B loads and six broadcasts per depth step; 15 of the 16 ymm registers are live. Like the
 //! AVX-512 kernel it reads row-major A rows in place (only transposed A is packed). Unlike it,
-//! it does not prefetch B: prefetching 0, 8, 16, 32 or 64 rows ahead timed the same at 1024³.
+//! it does not prefetch B: here the hardware prefetchers keep up, and a software prefetch
+//! bought nothing at any distance tried (see BENCHMARKS.md).
 //! Edge tiles store through lane masks; panels of at most 8 columns run a one-vector variant,
 //! and panels of at most 2 or 4 rows a 2- or 4-row one.
 
@@ -201,8 +202,7 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 }
 
 /// The kernel's depth loop: `acc[i] += A[i, p] · B[p, ..16]` for `kc` steps, four steps per
-/// iteration (the loop counter and pointer updates otherwise take a sixth of the issue slots;
-/// about 4 % faster at 1024³).
+/// iteration (the loop counter and pointer updates otherwise take a sixth of the issue slots).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]

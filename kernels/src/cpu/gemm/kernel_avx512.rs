@@ -18,22 +18,21 @@ pub(crate) struct Avx512;
 const MR: usize = 8;
 const NR: usize = 48;
 const LANES: usize = 16;
-/// The wide tile, `6 × 64`: 24 accumulators, four B loads and six broadcasts per depth step.
-/// On a 64³ product it replaced two `8 × 32` tiles per row panel (16 accumulators, ten loads
-/// per step) and was 7–9 % faster (alternated in one process).
+/// The wide tile, `6 × 64`: 24 accumulators, four B loads and six broadcasts per depth step,
+/// where the two `8 × 32` tiles it replaces keep only 16 accumulators busy and need ten loads
+/// per step.
 const WIDE_MR: usize = 6;
 const WIDE_NR: usize = 64;
 
 /// B rows ahead of the one being multiplied that the kernel asks L1 to fetch. The B panel
 /// streams from L2 (it is read once per A panel, and a 512-deep panel is twice the size of L1),
-/// and the hardware prefetchers alone left the FMAs waiting: on the development VM this made
-/// 256 × 784 · 784 × 300 5–9 % faster and 512³–2048³ 2–4 % (alternated in one process). Any
-/// distance from 8 to 32 rows did about as well.
+/// and the hardware prefetchers alone left the FMAs waiting. The exact distance matters little
+/// (8 to 32 rows did about as well).
 #[cfg(target_arch = "x86_64")]
 const B_PREFETCH_ROWS: usize = 16;
 
-/// Shallower tiles skip the prefetch: their B panel is mostly in L1 already, and the extra
-/// instructions made 64³ and 128³ 3–5 % slower.
+/// Shallower tiles skip the prefetch: their B panel is mostly in L1 already, so the prefetch
+/// instructions would only add work.
 #[cfg(target_arch = "x86_64")]
 const B_PREFETCH_MIN_DEPTH: usize = 256;
 
@@ -171,8 +170,7 @@ unsafe fn kernel<const R: usize, const V: usize, const A_IN_PLACE: bool>(t: &Til
     let lda = t.lda.unwrap_or(0);
     // One expression per element: the loop that patched a filled array compiled to a masked
     // vector store of the pointers and scalar loads of them right after, which the CPU cannot
-    // forward from the store, so every tile waited on it; that cost a shallow product about a
-    // fifth of its time (256×100×10, depth 10: 6.7 µs with the wait, 5.4 without).
+    // forward from the store, so every tile waited on it (felt most by shallow products).
     let mut rows: [*const f32; R] = std::array::from_fn(|i| if i < t.mr { t.a.wrapping_add(i * lda) } else { t.a });
     // Two loops rather than a test per depth step.
     // SAFETY: the `Tile` contract, passed on.

@@ -15,7 +15,8 @@
 //!
 //! Kernels that can ([`MicroKernel::READS_A_IN_PLACE`], the AVX-512 one) read row-major A rows
 //! in place instead of packing A: eight row streams of one panel fit L1 as well as the packed
-//! panel does, and the transposing pack cost 4–11 % of a product on the development VM.
+//! panel does, and the kernel broadcasts one element per row and depth step, so the transposing
+//! pack would be pure overhead.
 //!
 //! Threads split the product once, before any of this: each takes one cell of a grid of row and
 //! column ranges, the grid whose busiest cell costs least (see `Share::split`), and runs the
@@ -202,11 +203,10 @@ pub(crate) struct Config {
     pub threads: Threads,
 }
 
-/// Below this many multiply-adds a product runs on the calling thread: about 8 µs of work on one
-/// AVX-512 core, where the second thread's packing of its own operands eats what it saves. With
-/// warm workers (see `cpu::shares`) this is a quarter of the threshold that paid when every
-/// kernel had to wake its worker; the 2-core VM's MLP and model-A steps were a few percent
-/// faster with it, and no faster with a quarter of it again.
+/// Below this many multiply-adds a product runs on the calling thread: a second thread packs its
+/// own operands, and on so little work that packing eats what the split saves. Warm workers
+/// (see `cpu::shares`) start a share without a wake-up, which is what lets the threshold sit
+/// this low (measurements in BENCHMARKS.md).
 pub(crate) const PAR_MIN_MACS: usize = 1 << 20;
 
 /// Up to this many rows of `op(A)` a product splits over N and reads row-major B in place.
@@ -634,8 +634,9 @@ impl Block<'_> {
     /// evenly by grains (64 columns of a 48-wide kernel run as 32 + 32, not 48 + 16): a one-grain
     /// panel keeps too few accumulators busy to hide the FMA latency. When the pair is the whole
     /// block and `wide` allows it, it runs as one wide panel instead (see [`MicroKernel::WIDE`]):
-    /// 5–9 % faster for 64 columns at depths 64–784, while next to other panels (112 columns)
-    /// it ranged from 7 % slower to 11 % faster, so it is kept to the case that always won.
+    /// one tile's loads of A then feed four column vectors instead of two. Only when the pair is
+    /// the whole block: next to other panels the wide tile's gain was not reliable (see
+    /// BENCHMARKS.md).
     fn balanced_panels<K: MicroKernel>(&self, wide: bool) -> impl Iterator<Item = (usize, usize)> + '_ {
         let count = self.nc.div_ceil(K::NR);
         let last = self.nc - (count - 1) * K::NR;

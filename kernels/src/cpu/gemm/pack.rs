@@ -117,9 +117,8 @@ pub(crate) fn pack_b_block<const NR: usize>(
 ///
 /// Blocked over depth, [`TRANS_STEP`] rows at a time, so each source read is a cache line and
 /// the destination rows being written stay in L1: a 64-wide panel's rows are 256 bytes apart,
-/// and walking a whole column of a deep panel at that stride touched only a quarter of L1's
-/// sets (`perf` put 2.7× the samples in it for the 64-wide panel of a `64 × 60 × 300` product
-/// with transposed B as for its 48-wide ones).
+/// and walking a whole column of a deep panel at that stride touches only a quarter of L1's
+/// sets, so the destination rows would evict each other.
 fn pack_b_trans_region<const NR: usize>(
     dst: &mut [f32],
     b: MatRef,

@@ -10,9 +10,8 @@
 //! then any group nobody has taken yet, taking the other ranges from their far end. A thread
 //! packs each block's B for itself, as the split does, and only once it has claimed a group of
 //! the block. (Sharing one packed block between the threads halves the packing, but every sweep
-//! then waits for all of it and reads half of it from the other core's L2: on the development
-//! VM a `256 × 100 × 300` (m × n × k) layer forward ran 19 % slower that way than split, and
-//! `512³` 3–6 % slower in four runs of five.)
+//! then waits for all of it and reads half of it from the other core's L2, which costs more
+//! than the packing it saves; see BENCHMARKS.md.)
 //!
 //! A group's sweep of block `b` waits for its sweep of block `b - 1` (whose tile it accumulates
 //! into, and whose packed A panels it may reuse). A thread moves past a block only once every

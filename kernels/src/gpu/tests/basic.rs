@@ -3,6 +3,7 @@
 use super::{assert_close, ctx, upload, Rng};
 use crate::cpu::{self, MatmulSpec};
 use crate::gpu::{self, GpuBuffer, GpuContext, GpuError};
+use crate::unary_table::Domain;
 use crate::{AxisSplit, BinaryOp, ReduceOp, UnaryOp};
 
 /// Lengths: size 1, primes, beyond one workgroup (256), beyond several.
@@ -58,47 +59,82 @@ fn pool_live_bytes_level_off_over_repeated_steps() {
     assert_eq!(first_allocs, last_allocs, "buffers are reused, not reallocated: {levels:?}");
 }
 
+/// Every op of the table, plus a few more parameters of the parameterised ones.
+fn unary_cases() -> Vec<UnaryOp> {
+    let mut ops = UnaryOp::ALL.to_vec();
+    ops.extend([UnaryOp::LeakyRelu(0.01), UnaryOp::MulScalar(-1.5), UnaryOp::PowScalar(2.0), UnaryOp::PowScalar(0.5)]);
+    ops
+}
+
+/// `cpu::unary` and `cpu::unary_backward` of `op` on `x`, with `dy`.
+fn cpu_unary(op: UnaryOp, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut y = vec![0.0; x.len()];
+    cpu::unary(op, x, &mut y);
+    let mut dx = vec![0.0; x.len()];
+    cpu::unary_backward(op, x, &y, dy, &mut dx);
+    (y, dx)
+}
+
 #[test]
 fn unary_and_backward_match_cpu() {
     let Some(ctx) = ctx() else { return };
     let mut rng = Rng::new(1);
-    let ops = [
-        UnaryOp::Neg,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Sqrt,
-        UnaryOp::Abs,
-        UnaryOp::Relu,
-        UnaryOp::LeakyRelu(0.1),
-        UnaryOp::Sigmoid,
-        UnaryOp::Tanh,
-        UnaryOp::Gelu,
-        UnaryOp::Recip,
-        UnaryOp::Square,
-        UnaryOp::MulScalar(-1.5),
-        UnaryOp::AddScalar(0.25),
-        UnaryOp::PowScalar(2.0),
-        UnaryOp::PowScalar(0.5),
-    ];
     for &n in &LENGTHS {
-        for &op in &ops {
-            // Positive inputs where the op needs them (log, sqrt, recip, fractional powers).
-            let positive = matches!(op, UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Recip | UnaryOp::PowScalar(_));
-            let x = if positive { rng.vec(n, 0.1, 4.0) } else { rng.vec(n, -6.0, 6.0) };
+        for op in unary_cases() {
+            let x = match op.domain() {
+                Domain::Positive => rng.vec(n, 0.1, 4.0),
+                Domain::Real => rng.vec(n, -6.0, 6.0),
+            };
             let dy = rng.vec(n, -1.0, 1.0);
-            let mut y = vec![0.0; n];
-            cpu::unary(op, &x, &mut y);
-            let mut dx = vec![0.0; n];
-            cpu::unary_backward(op, &x, &y, &dy, &mut dx);
+            let (y, dx) = cpu_unary(op, &x, &dy);
             let (gx, gy, gdy) = (upload(&ctx, &x), upload(&ctx, &y), upload(&ctx, &dy));
             let out = gpu::unary(&ctx, op, &gx).unwrap().to_vec().unwrap();
             // Tolerance: transcendental functions may differ by a few ulps between drivers; gelu
             // uses an f32 erf on the GPU and f64 on the CPU.
-            assert_close(&format!("{op:?} n={n}"), &out, &y, 1e-5, 1e-5);
+            let tol = op.tolerance();
+            assert_close(&format!("{op:?} n={n}"), &out, &y, tol.abs, tol.rel);
             let back = gpu::unary_backward(&ctx, op, &gx, &gy, &gdy).unwrap().to_vec().unwrap();
-            assert_close(&format!("{op:?} backward n={n}"), &back, &dx, 1e-5, 1e-5);
+            assert_close(&format!("{op:?} backward n={n}"), &back, &dx, tol.abs, tol.rel);
         }
     }
+}
+
+/// Over a wide range of each op's domain (overflow, saturation, tiny values, exact zeros
+/// included), the GPU never returns NaN where the CPU does not: a table op whose WGSL case were
+/// missing would fall into the shader's `default`, which returns NaN.
+#[test]
+fn unary_gpu_is_nan_only_where_the_cpu_is() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng::new(7);
+    for op in unary_cases() {
+        let mut x = match op.domain() {
+            Domain::Positive => [1e-3, 0.5, 1.0, 30.0, 100.0].to_vec(),
+            Domain::Real => [0.0, -0.0, 1e-3, -1e-3, 1.0, -1.0, 19.5, 20.5, -20.5, 30.0, -30.0, 100.0, -100.0].to_vec(),
+        };
+        x.extend(match op.domain() {
+            Domain::Positive => rng.vec(300, 1e-3, 100.0),
+            Domain::Real => rng.vec(300, -100.0, 100.0),
+        });
+        let dy = rng.vec(x.len(), -1.0, 1.0);
+        let (y, dx) = cpu_unary(op, &x, &dy);
+        let (gx, gy, gdy) = (upload(&ctx, &x), upload(&ctx, &y), upload(&ctx, &dy));
+        let out = gpu::unary(&ctx, op, &gx).unwrap().to_vec().unwrap();
+        let back = gpu::unary_backward(&ctx, op, &gx, &gy, &gdy).unwrap().to_vec().unwrap();
+        for i in 0..x.len() {
+            assert!(!out[i].is_nan() || y[i].is_nan(), "{op:?}({}): gpu NaN, cpu {}", x[i], y[i]);
+            assert!(!back[i].is_nan() || dx[i].is_nan(), "{op:?}'({}): gpu NaN, cpu {}", x[i], dx[i]);
+        }
+    }
+}
+
+#[test]
+fn unary_op_code_without_a_case_gives_nan() {
+    let Some(ctx) = ctx() else { return };
+    let x = upload(&ctx, &[1.0, -2.0, 0.5]);
+    let out = GpuBuffer::uninit(&ctx, 3).unwrap();
+    let missing = UnaryOp::ALL.len() as u32;
+    crate::gpu::unary::forward_code(&ctx, missing, 2.0, &x, &out).unwrap();
+    assert!(out.to_vec().unwrap().iter().all(|v| v.is_nan()), "the default case returns NaN");
 }
 
 #[test]
