@@ -1,6 +1,7 @@
 //! graft's nn layer: the [`Module`] trait, [`Sequential`], layers with PyTorch weight layouts,
 //! initialisers, losses, metrics, optimisers, and file formats.
 
+pub mod bert;
 pub mod checkpoint;
 pub mod data;
 mod device;
@@ -17,6 +18,7 @@ mod module;
 pub mod optim;
 mod sequential;
 pub mod spec;
+pub mod text;
 pub mod train;
 
 pub use device::{module_device, move_to_device};

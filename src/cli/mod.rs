@@ -11,6 +11,7 @@ mod predict;
 mod progress;
 mod svg;
 mod sweep;
+mod text;
 mod train;
 mod transfer;
 
@@ -44,6 +45,10 @@ enum Command {
     Transfer(transfer::TransferArgs),
     /// Tries several numbers of reused and unfrozen layers and reports which works best.
     Sweep(sweep::SweepArgs),
+    /// Reuses a pretrained BERT sentence encoder (e.g. all-MiniLM-L6-v2) for spam detection:
+    /// frozen embeddings and a new head, then the top layer(s) fine-tuned; --demo adds
+    /// baselines and a sweep over unfrozen layers.
+    TextTransfer(text::TextArgs),
     /// Evaluates a model on a labelled dataset (loss and accuracy).
     Eval(predict::EvalArgs),
     /// Writes a model's outputs for a dataset as a .npy file.
@@ -163,6 +168,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Train(a) => (train::run(a), FixFlags::TRAIN),
         Command::Transfer(a) => (transfer::run(a), FixFlags::TRANSFER),
         Command::Sweep(a) => (sweep::run(a), FixFlags::TRANSFER),
+        Command::TextTransfer(a) => (text::run(a), FixFlags::OTHER),
         Command::Eval(a) => (predict::run_eval(a), FixFlags::EVAL),
         Command::Predict(a) => (predict::run_predict(a), FixFlags::PREDICT),
     };

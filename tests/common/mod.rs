@@ -1,4 +1,5 @@
 //! Helpers shared by the CLI integration tests.
+#![allow(dead_code, reason = "each test crate that includes this module uses only some of its helpers")]
 
 use std::path::{Path, PathBuf};
 

@@ -26,9 +26,13 @@ mod dataset;
 mod loaders;
 mod options;
 mod safetensors;
+pub mod text;
 
 pub use batches::{Batch, Batches};
 pub use dataset::{Dataset, Targets};
 pub use loaders::{load, load_idx, load_npy, load_npz};
 pub use options::{ImageLayout, LoadOptions, TargetKind};
 pub use safetensors::{load_safetensors, parse_safetensors};
+pub use text::{
+    load_spam_assassin, load_spam_assassin_counted, split_examples, strip_mail_headers, TextExample, TextSplits,
+};

@@ -254,6 +254,13 @@ pub fn load_state_dict(model: &dyn Module, path: impl AsRef<Path>, options: Load
     strict::load_into(model, &file, options, &|part| bytes.release(part))
 }
 
+/// [`load_state_dict`] in PyTorch layout, skipping the file tensors named in `ignored`.
+pub(crate) fn load_state_dict_ignoring(model: &dyn Module, path: &Path, ignored: &[&str]) -> Result<()> {
+    let bytes = read::read_file(path)?;
+    let file = read::parse(&bytes, &path.display().to_string())?;
+    strict::load_torch_ignoring(model, &file, ignored, &|part| bytes.release(part))
+}
+
 /// [`load_state_dict`] from the bytes of a `.safetensors` file.
 pub fn load_state_dict_from_bytes(model: &dyn Module, bytes: &[u8], options: LoadOptions) -> Result<()> {
     let file = read::parse(bytes, "<safetensors bytes>")?;

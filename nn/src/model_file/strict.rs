@@ -173,6 +173,23 @@ pub(crate) fn load_into(
     execute(model, file, plan, release)
 }
 
+/// Loads `file` into `model` by name, as stored (PyTorch layout), skipping the file tensors
+/// named in `ignored` (buffers such as BERT's `embeddings.position_ids` that the model
+/// recomputes).
+pub(crate) fn load_torch_ignoring(
+    model: &dyn Module,
+    file: &ParsedFile<'_>,
+    ignored: &[&str],
+    release: &dyn Fn(&[u8]),
+) -> Result<()> {
+    let mut plan = torch_plan(file);
+    for name in file.tensors.keys().filter(|n| ignored.contains(&n.as_str())) {
+        plan.sources.remove(name);
+        plan.ignored.insert(name);
+    }
+    execute(model, file, plan, release)
+}
+
 /// The identity plan: every file tensor fills the model tensor of the same name, as stored.
 fn torch_plan<'f, 'a>(file: &'f ParsedFile<'a>) -> Plan<'f, 'a> {
     let mut plan = Plan::new(Layout::Torch);

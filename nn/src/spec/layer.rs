@@ -1,6 +1,7 @@
 //! One layer of a spec: its arguments checked against the layer's form, and the layer built.
 
 use super::{spec_error, MAX_LAYER_ELEMENTS, MAX_SIZE, MAX_WINDOW};
+use crate::bert::{BertEmbeddings, BertLayer, L2Normalize, MaskedMeanPool};
 use crate::init::Init;
 use crate::layers::{
     AvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, Flatten, Gelu, GlobalAvgPool, LayerNorm, LeakyRelu, Linear,
@@ -65,6 +66,21 @@ pub enum LayerSpec {
         num: usize,
         dim: usize,
     },
+    /// BERT's embeddings (`[vocab, positions, types]` tables of `hidden` features, LayerNorm).
+    BertEmbeddings {
+        tables: [usize; 3],
+        hidden: usize,
+        eps: f32,
+    },
+    /// One BERT encoder layer.
+    BertLayer {
+        hidden: usize,
+        heads: usize,
+        intermediate: usize,
+        eps: f32,
+    },
+    MaskedMeanPool,
+    L2Normalize,
 }
 
 /// How a layer is written: its name, positional arguments (each with accepted keyword
@@ -161,6 +177,22 @@ const FORMS: &[Form] = &[
         required: 2,
         options: &[],
     },
+    Form {
+        name: "bert_embeddings",
+        usage: "bert_embeddings(vocab,hidden[,positions=512][,types=2][,eps=1e-12])",
+        positional: &[&["vocab", "vocab_size"], &["hidden", "hidden_size"]],
+        required: 2,
+        options: &["positions", "types", "eps"],
+    },
+    Form {
+        name: "bert_layer",
+        usage: "bert_layer(hidden,heads=h,intermediate=n[,eps=1e-12]) with h dividing hidden",
+        positional: &[&["hidden", "hidden_size"]],
+        required: 1,
+        options: &["heads", "intermediate", "eps"],
+    },
+    Form { name: "masked_mean_pool", usage: "masked_mean_pool", positional: &[], required: 0, options: &[] },
+    Form { name: "l2_normalize", usage: "l2_normalize", positional: &[], required: 0, options: &[] },
 ];
 
 /// The layer names a spec accepts (case-insensitive: `ReLU`, `Conv2d` and `BatchNorm2d` work too).
@@ -240,9 +272,13 @@ impl Bound<'_> {
     }
 
     fn size(&self, name: &str) -> Result<usize> {
+        self.size_or(name, 0) // required ones are checked by `bind`
+    }
+
+    fn size_or(&self, name: &str, default: usize) -> Result<usize> {
         match self.get(name) {
             Some(a) => self.size_of(a, 1, MAX_SIZE),
-            None => Ok(0), // required ones are checked by `bind`
+            None => Ok(default),
         }
     }
 
@@ -391,6 +427,30 @@ pub(crate) fn layer_from_args(spec: &str, word: &str, pos: usize, args: &[Arg]) 
             eps: b.float("eps", 1e-5, |e| e > 0.0, "a positive number")?,
         },
         "embedding" => LayerSpec::Embedding { num: b.size("num")?, dim: b.size("dim")? },
+        "bert_embeddings" => LayerSpec::BertEmbeddings {
+            tables: [b.size("vocab")?, b.size_or("positions", 512)?, b.size_or("types", 2)?],
+            hidden: b.size("hidden")?,
+            eps: b.float("eps", 1e-12, |e| e > 0.0, "a positive number")?,
+        },
+        "bert_layer" => {
+            let (hidden, heads) = (b.size("hidden")?, b.size_or("heads", 0)?);
+            let intermediate = b.size_or("intermediate", 0)?;
+            if heads == 0 || intermediate == 0 || !hidden.is_multiple_of(heads) {
+                return Err(spec_error(
+                    spec,
+                    pos,
+                    &format!("bert_layer needs heads dividing hidden and an intermediate width; write {}", form.usage),
+                ));
+            }
+            LayerSpec::BertLayer {
+                hidden,
+                heads,
+                intermediate,
+                eps: b.float("eps", 1e-12, |e| e > 0.0, "a positive number")?,
+            }
+        }
+        "masked_mean_pool" => LayerSpec::MaskedMeanPool,
+        "l2_normalize" => LayerSpec::L2Normalize,
         _ => unreachable!("every form in FORMS is handled above"),
     };
     let n = layer.num_elements();
@@ -419,6 +479,11 @@ impl LayerSpec {
             LayerSpec::BatchNorm { features, .. } => 4 * u(features) + 1,
             LayerSpec::LayerNorm { features, .. } => 2 * u(features),
             LayerSpec::Embedding { num, dim } => u(num) * u(dim),
+            LayerSpec::BertEmbeddings { tables: [v, p, t], hidden, .. } => (u(v) + u(p) + u(t) + 2) * u(hidden),
+            LayerSpec::BertLayer { hidden, intermediate, .. } => {
+                let (h, i) = (u(hidden), u(intermediate));
+                4 * (h * h + h) + 2 * h * i + i + h + 4 * h
+            }
             _ => 0,
         }
     }
@@ -451,6 +516,14 @@ impl LayerSpec {
             }
             LayerSpec::LayerNorm { features, eps } => Arc::new(LayerNorm::new(features, eps)),
             LayerSpec::Embedding { num, dim } => Arc::new(Embedding::new(num, dim, rng)),
+            LayerSpec::BertEmbeddings { tables, hidden, eps } => {
+                Arc::new(BertEmbeddings::with_sizes(tables, hidden, eps, rng))
+            }
+            LayerSpec::BertLayer { hidden, heads, intermediate, eps } => {
+                Arc::new(BertLayer::with_sizes(hidden, heads, intermediate, eps, rng))
+            }
+            LayerSpec::MaskedMeanPool => Arc::new(MaskedMeanPool),
+            LayerSpec::L2Normalize => Arc::new(L2Normalize),
         }
     }
 }

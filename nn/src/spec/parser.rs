@@ -81,8 +81,13 @@ impl<'a> Parser<'a> {
         let mut name = None;
         if let (Tok::Word(w), Tok::Equals) = (&self.peek().tok, self.peek2()) {
             let (w, pos) = (w.clone(), self.peek().pos);
-            if w.is_empty() || !w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return self.fail(pos, &format!("`{w}` cannot name a layer: use letters, digits and `_` only"));
+            // Dots as in PyTorch's nested names (`encoder.layer.0`), but not empty parts.
+            let part_ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !w.split('.').all(part_ok) {
+                return self.fail(
+                    pos,
+                    &format!("`{w}` cannot name a layer: use letters, digits and `_`, with `.` between parts"),
+                );
             }
             self.bump();
             self.bump();

@@ -86,7 +86,7 @@ fn structural_errors_point_at_the_problem() {
         ("relu]", "closes no `[`", 5),
         ("linear(1,2", "close the arguments", 11),
         ("relu tanh", "expected `,` between layers", 6),
-        ("a.b=relu", "cannot name a layer", 1),
+        ("a..b=relu", "cannot name a layer", 1),
         ("x=relu,x=tanh", "both called `x`", 0),
         ("linear(1,2),0=relu", "both called `0`", 0),
         ("linear(1,2)(3)", "expected `,` between layers", 12),

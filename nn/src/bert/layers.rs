@@ -1,0 +1,380 @@
+//! The parts of a BERT encoder, named as Hugging Face's `BertModel` names them so its
+//! `model.safetensors` loads by name.
+
+use super::BertConfig;
+use crate::layers::{LayerNorm, Linear};
+use crate::module::Module;
+use graft_engine::{Error, Result, Rng, Tensor};
+
+/// `named_parameters` of `module`, each name under `prefix.`.
+pub(super) fn prefixed(prefix: &str, module: &dyn Module) -> Vec<(String, Tensor)> {
+    module.named_parameters().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)).collect()
+}
+
+/// Hidden states as the encoder's modules pass them to each other in a
+/// [`Sequential`](crate::Sequential): `[batch, seq, hidden + 1]`, the features followed by the
+/// attention mask (1 = token, 0 = padding) as a last column, so that one tensor carries both
+/// inputs of an encoder layer. Returns `(hidden states, mask)`; an unpacked
+/// `[batch, seq, hidden]` input has no mask (every token attended).
+fn unpack(op: &'static str, x: &Tensor, hidden: usize) -> Result<(Tensor, Option<Tensor>)> {
+    match *x.shape() {
+        [_, _, h] if h == hidden => Ok((x.clone(), None)),
+        [batch, seq, h] if h == hidden + 1 => {
+            let mask = x.narrow(2, hidden, 1)?.reshape(&[batch, seq])?;
+            Ok((x.narrow(2, 0, hidden)?, Some(mask)))
+        }
+        _ => Err(Error::BadShape {
+            op,
+            shape: x.shape().to_vec(),
+            reason: format!(
+                "expected hidden states [batch, seq, {hidden}], or [batch, seq, {}] with the attention mask as \
+                 the last column (what bert_embeddings gives)",
+                hidden + 1
+            ),
+        }),
+    }
+}
+
+/// `h` `[batch, seq, hidden]` with `mask` `[batch, seq]` appended as a last column.
+fn pack(h: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    Tensor::cat(&[h.clone(), mask.unsqueeze(-1)?], 2)
+}
+
+fn clone_linear(l: &Linear) -> Result<Linear> {
+    Ok(Linear { weight: l.weight.deep_clone()?, bias: l.bias.as_ref().map(Tensor::deep_clone).transpose()? })
+}
+
+fn clone_norm(n: &LayerNorm) -> Result<LayerNorm> {
+    Ok(LayerNorm { eps: n.eps, weight: n.weight.deep_clone()?, bias: n.bias.deep_clone()? })
+}
+
+/// Token ids of `[batch, seq]` (held in f32) as row indices into a table of `rows`, checked.
+fn row_indices(op: &'static str, ids: &Tensor, rows: usize) -> Result<Vec<usize>> {
+    ids.to_vec()?
+        .into_iter()
+        .map(|v| {
+            if v >= 0.0 && v.fract() == 0.0 && (v as usize) < rows {
+                Ok(v as usize)
+            } else {
+                Err(Error::BadShape {
+                    op,
+                    shape: ids.shape().to_vec(),
+                    reason: format!("id {v} is not an integer in 0..{rows}"),
+                })
+            }
+        })
+        .collect()
+}
+
+/// Word, position and token-type embeddings, summed and layer-normalised.
+pub struct BertEmbeddings {
+    pub word_embeddings: Tensor,
+    pub position_embeddings: Tensor,
+    pub token_type_embeddings: Tensor,
+    pub layer_norm: LayerNorm,
+}
+
+impl BertEmbeddings {
+    pub fn new(c: &BertConfig, rng: &mut Rng) -> Self {
+        Self::with_sizes(
+            [c.vocab_size, c.max_position_embeddings, c.type_vocab_size],
+            c.hidden_size,
+            c.layer_norm_eps,
+            rng,
+        )
+    }
+
+    /// Tables of `[vocab, positions, types]` rows of `hidden` features, N(0, 0.02) as BERT
+    /// initialises them.
+    pub fn with_sizes([vocab, positions, types]: [usize; 3], hidden: usize, eps: f32, rng: &mut Rng) -> Self {
+        let mut table = |rows: usize| {
+            Tensor::randn(&[rows, hidden], 0.0, 0.02, rng).requires_grad_(true).expect("fresh tensors are leaves")
+        };
+        BertEmbeddings {
+            word_embeddings: table(vocab),
+            position_embeddings: table(positions),
+            token_type_embeddings: table(types),
+            layer_norm: LayerNorm::new(hidden, eps),
+        }
+    }
+
+    fn hidden(&self) -> usize {
+        self.word_embeddings.shape()[1]
+    }
+
+    /// `[batch, seq]` token ids (and token-type ids, all 0 when `None`) to `[batch, seq, hidden]`.
+    /// Positions count from 0 in every row, as Hugging Face's absolute position embeddings do.
+    pub fn embed(&self, ids: &Tensor, type_ids: Option<&Tensor>) -> Result<Tensor> {
+        let [batch, seq] = *ids.shape() else {
+            return Err(Error::BadShape {
+                op: "bert_embeddings",
+                shape: ids.shape().to_vec(),
+                reason: "token ids are [batch, seq]".into(),
+            });
+        };
+        let (positions, hidden) = (self.position_embeddings.shape()[0], self.position_embeddings.shape()[1]);
+        if seq > positions {
+            return Err(Error::BadShape {
+                op: "bert_embeddings",
+                shape: ids.shape().to_vec(),
+                reason: format!(
+                    "{seq} tokens, but the model has position embeddings for {positions}: truncate the text to \
+                     {positions} tokens"
+                ),
+            });
+        }
+        let words = row_indices("bert_embeddings", ids, self.word_embeddings.shape()[0])?;
+        let word = self.word_embeddings.index_select(0, &words)?.reshape(&[batch, seq, hidden])?;
+        let position = self.position_embeddings.narrow(0, 0, seq)?;
+        let token_type = match type_ids {
+            None => self.token_type_embeddings.narrow(0, 0, 1)?,
+            Some(t) => {
+                if t.shape() != ids.shape() {
+                    return Err(Error::ShapeMismatch {
+                        op: "bert_embeddings",
+                        lhs: ids.shape().to_vec(),
+                        rhs: t.shape().to_vec(),
+                        hint: "token-type ids must have the token ids' shape".into(),
+                    });
+                }
+                let rows = row_indices("bert_embeddings", t, self.token_type_embeddings.shape()[0])?;
+                self.token_type_embeddings.index_select(0, &rows)?.reshape(&[batch, seq, hidden])?
+            }
+        };
+        self.layer_norm.forward(&word.add(&position)?.add(&token_type)?)
+    }
+}
+
+impl Module for BertEmbeddings {
+    /// Token ids with their attention mask, `[batch, 2, seq]` (row 0 the ids, row 1 the mask),
+    /// or ids alone `[batch, seq]` (no padding), to packed hidden states
+    /// `[batch, seq, hidden + 1]`: the embeddings with the mask as a last column, which the
+    /// encoder layers and `masked_mean_pool` read.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (ids, mask) = match *x.shape() {
+            [_, _] => (x.clone(), Tensor::ones(x.shape()).to_device(&x.device())?),
+            [batch, 2, seq] => (x.narrow(1, 0, 1)?.reshape(&[batch, seq])?, x.narrow(1, 1, 1)?.reshape(&[batch, seq])?),
+            _ => {
+                return Err(Error::BadShape {
+                    op: "bert_embeddings",
+                    shape: x.shape().to_vec(),
+                    reason: "expected token ids [batch, seq] or ids and attention mask [batch, 2, seq]".into(),
+                })
+            }
+        };
+        pack(&self.embed(&ids, None)?, &mask)
+    }
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![
+            ("word_embeddings.weight".to_string(), self.word_embeddings.clone()),
+            ("position_embeddings.weight".to_string(), self.position_embeddings.clone()),
+            ("token_type_embeddings.weight".to_string(), self.token_type_embeddings.clone()),
+        ];
+        out.extend(prefixed("LayerNorm", &self.layer_norm));
+        out
+    }
+    fn spec(&self) -> String {
+        format!(
+            "bert_embeddings({},{},positions={},types={},eps={})",
+            self.word_embeddings.shape()[0],
+            self.hidden(),
+            self.position_embeddings.shape()[0],
+            self.token_type_embeddings.shape()[0],
+            self.layer_norm.eps
+        )
+    }
+    fn clone_module(&self) -> Result<Box<dyn Module>> {
+        Ok(Box::new(BertEmbeddings {
+            word_embeddings: self.word_embeddings.deep_clone()?,
+            position_embeddings: self.position_embeddings.deep_clone()?,
+            token_type_embeddings: self.token_type_embeddings.deep_clone()?,
+            layer_norm: clone_norm(&self.layer_norm)?,
+        }))
+    }
+}
+
+/// One encoder layer: multi-head self-attention and a GELU feed-forward block, each with a
+/// residual connection and a post-LayerNorm (the original BERT arrangement).
+pub struct BertLayer {
+    pub heads: usize,
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub attention_output: Linear,
+    pub attention_norm: LayerNorm,
+    pub intermediate: Linear,
+    pub output: Linear,
+    pub output_norm: LayerNorm,
+}
+
+impl BertLayer {
+    pub fn new(c: &BertConfig, rng: &mut Rng) -> Self {
+        Self::with_sizes(c.hidden_size, c.num_attention_heads, c.intermediate_size, c.layer_norm_eps, rng)
+    }
+
+    /// A layer of `hidden` features in `heads` heads (which must divide it) with a
+    /// feed-forward block `intermediate` wide.
+    pub fn with_sizes(hidden: usize, heads: usize, intermediate: usize, eps: f32, rng: &mut Rng) -> Self {
+        let (h, i) = (hidden, intermediate);
+        BertLayer {
+            heads,
+            query: Linear::new(h, h, rng),
+            key: Linear::new(h, h, rng),
+            value: Linear::new(h, h, rng),
+            attention_output: Linear::new(h, h, rng),
+            attention_norm: LayerNorm::new(h, eps),
+            intermediate: Linear::new(h, i, rng),
+            output: Linear::new(i, h, rng),
+            output_norm: LayerNorm::new(h, eps),
+        }
+    }
+
+    fn hidden(&self) -> usize {
+        self.query.weight.shape()[0]
+    }
+
+    /// `[batch, seq, hidden]` to the same shape. `additive_mask` is `[batch, 1, 1, seq]`, 0 where
+    /// a key may be attended to and a large negative number at padding (see
+    /// [`additive_attention_mask`]); `None` attends everywhere.
+    pub fn forward_masked(&self, x: &Tensor, additive_mask: Option<&Tensor>) -> Result<Tensor> {
+        let [batch, seq, hidden] = *x.shape() else {
+            return Err(Error::BadShape {
+                op: "bert_layer",
+                shape: x.shape().to_vec(),
+                reason: "hidden states are [batch, seq, hidden]".into(),
+            });
+        };
+        let dh = hidden / self.heads;
+        // [batch, seq, hidden] → [batch, heads, seq, head_dim]
+        let split = |l: &Linear| -> Result<Tensor> {
+            l.forward(x)?.reshape(&[batch, seq, self.heads, dh])?.permute(&[0, 2, 1, 3])
+        };
+        let (q, k, v) = (split(&self.query)?, split(&self.key)?, split(&self.value)?);
+        let mut scores = q.matmul_t(&k, false, true)?.mul_scalar(1.0 / (dh as f32).sqrt())?;
+        if let Some(mask) = additive_mask {
+            scores = scores.add(mask)?;
+        }
+        let context = scores.softmax(-1)?.matmul(&v)?.permute(&[0, 2, 1, 3])?.reshape(&[batch, seq, hidden])?;
+        let attended = self.attention_norm.forward(&self.attention_output.forward(&context)?.add(x)?)?;
+        let inner = self.intermediate.forward(&attended)?.gelu()?;
+        self.output_norm.forward(&self.output.forward(&inner)?.add(&attended)?)
+    }
+}
+
+/// `[batch, seq]` attention mask (1 = token, 0 = padding) as the additive `[batch, 1, 1, seq]`
+/// mask attention scores take: 0 at tokens, −10⁹ at padding (its softmax weight is exactly 0
+/// in f32, as with Hugging Face's `finfo.min`).
+pub fn additive_attention_mask(mask: &Tensor) -> Result<Tensor> {
+    let [batch, seq] = *mask.shape() else {
+        return Err(Error::BadShape {
+            op: "attention_mask",
+            shape: mask.shape().to_vec(),
+            reason: "an attention mask is [batch, seq] of 0 and 1".into(),
+        });
+    };
+    mask.add_scalar(-1.0)?.mul_scalar(1e9)?.reshape(&[batch, 1, 1, seq])
+}
+
+impl Module for BertLayer {
+    /// Packed hidden states `[batch, seq, hidden + 1]` (the mask as a last column) to packed
+    /// ones; plain `[batch, seq, hidden]` attend everywhere and stay plain.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match unpack("bert_layer", x, self.hidden())? {
+            (h, None) => self.forward_masked(&h, None),
+            (h, Some(mask)) => pack(&self.forward_masked(&h, Some(&additive_attention_mask(&mask)?))?, &mask),
+        }
+    }
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        out.extend(prefixed("attention.self.query", &self.query));
+        out.extend(prefixed("attention.self.key", &self.key));
+        out.extend(prefixed("attention.self.value", &self.value));
+        out.extend(prefixed("attention.output.dense", &self.attention_output));
+        out.extend(prefixed("attention.output.LayerNorm", &self.attention_norm));
+        out.extend(prefixed("intermediate.dense", &self.intermediate));
+        out.extend(prefixed("output.dense", &self.output));
+        out.extend(prefixed("output.LayerNorm", &self.output_norm));
+        out
+    }
+    fn spec(&self) -> String {
+        format!(
+            "bert_layer({},heads={},intermediate={},eps={})",
+            self.hidden(),
+            self.heads,
+            self.intermediate.weight.shape()[0],
+            self.attention_norm.eps
+        )
+    }
+    fn clone_module(&self) -> Result<Box<dyn Module>> {
+        Ok(Box::new(BertLayer {
+            heads: self.heads,
+            query: clone_linear(&self.query)?,
+            key: clone_linear(&self.key)?,
+            value: clone_linear(&self.value)?,
+            attention_output: clone_linear(&self.attention_output)?,
+            attention_norm: clone_norm(&self.attention_norm)?,
+            intermediate: clone_linear(&self.intermediate)?,
+            output: clone_linear(&self.output)?,
+            output_norm: clone_norm(&self.output_norm)?,
+        }))
+    }
+}
+
+/// Sentence-transformers' mean pooling as a layer: packed hidden states
+/// `[batch, seq, hidden + 1]` to the mean over each row's tokens, `[batch, hidden]`.
+pub struct MaskedMeanPool;
+
+impl Module for MaskedMeanPool {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let hidden = x.shape().last().copied().unwrap_or(0).saturating_sub(1);
+        match unpack("masked_mean_pool", x, hidden)? {
+            (h, Some(mask)) => super::masked_mean_pool(&h, &mask),
+            (h, None) => super::masked_mean_pool(&h, &Tensor::ones(&h.shape()[..2]).to_device(&h.device())?),
+        }
+    }
+    fn spec(&self) -> String {
+        "masked_mean_pool".into()
+    }
+    fn clone_module(&self) -> Result<Box<dyn Module>> {
+        Ok(Box::new(MaskedMeanPool))
+    }
+}
+
+/// L2 normalisation of each row as a layer ([`l2_normalize`](super::l2_normalize)).
+pub struct L2Normalize;
+
+impl Module for L2Normalize {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        super::l2_normalize(x)
+    }
+    fn spec(&self) -> String {
+        "l2_normalize".into()
+    }
+    fn clone_module(&self) -> Result<Box<dyn Module>> {
+        Ok(Box::new(L2Normalize))
+    }
+}
+
+/// BERT's pooler: a dense layer and tanh on the `[CLS]` position.
+pub struct BertPooler {
+    pub dense: Linear,
+}
+
+impl Module for BertPooler {
+    /// Hidden states `[batch, seq, hidden]` (or packed, `hidden + 1`) to `[batch, hidden]`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let hidden = self.dense.weight.shape()[1];
+        let (x, _) = unpack("bert_pooler", x, hidden)?;
+        let batch = x.shape()[0];
+        self.dense.forward(&x.narrow(1, 0, 1)?.reshape(&[batch, hidden])?)?.tanh()
+    }
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        prefixed("dense", &self.dense)
+    }
+    fn spec(&self) -> String {
+        format!("bert_pooler({})", self.dense.weight.shape()[0])
+    }
+    fn clone_module(&self) -> Result<Box<dyn Module>> {
+        Ok(Box::new(BertPooler { dense: clone_linear(&self.dense)? }))
+    }
+}

@@ -1,0 +1,118 @@
+//! `graft text-transfer --demo`: the baselines and the sweep over unfrozen layers.
+
+use super::super::CliResult;
+use super::{accuracy, curves, train, Curves, Row, TextArgs, TextSplit, BATCH};
+use graft::nn::bert::BertConfig;
+use graft::nn::data::Dataset;
+use graft::nn::optim::AdamConfig;
+use graft::nn::spec::parse_spec;
+use graft::nn::text::TfIdf;
+use graft::nn::train::{LossKind, MetricKind};
+use graft::nn::Sequential;
+use graft::transfer::{count_units, sweep, OptimizerSpec, Phase, SweepConfig, SweepData, Trainable, TransferError};
+
+/// TF-IDF terms the bag-of-words baseline keeps, and the documents a term must appear in.
+const TFIDF_FEATURES: usize = 5000;
+const TFIDF_MIN_DF: usize = 2;
+/// The from-scratch baseline's learning rate (Adam).
+const SCRATCH_LR: f32 = 1e-3;
+
+pub(super) fn run(
+    a: &TextArgs,
+    encoder: &Sequential,
+    config: &BertConfig,
+    [train_s, val_s, test_s]: [&TextSplit; 3],
+    rows: &mut Vec<Row>,
+    all_curves: &mut Vec<(String, Curves)>,
+) -> CliResult<()> {
+    let device = graft::nn::module_device(encoder);
+    let all = |phase_name: &str, epochs: usize, optimizer: OptimizerSpec| Phase {
+        name: phase_name.into(),
+        trainable: Trainable::All,
+        optimizer,
+        epochs,
+    };
+
+    // Baseline 1: the same head on TF-IDF features of the same split.
+    fn texts(s: &TextSplit) -> Vec<&str> {
+        s.texts.iter().map(String::as_str).collect()
+    }
+    let tfidf = TfIdf::fit(&texts(train_s), TFIDF_FEATURES, TFIDF_MIN_DF)?;
+    let features = |s: &TextSplit| -> CliResult<Dataset> {
+        Ok(Dataset::new(tfidf.transform(&texts(s))?, s.data.targets().clone())?.to_device(&device)?)
+    };
+    let (tr, va, te) = (features(train_s)?, features(val_s)?, features(test_s)?);
+    let head = parse_spec(&format!("linear({},2)", tfidf.num_features()), a.seed)?;
+    graft::nn::move_to_device(&head, &device)?;
+    let r = train(&head, vec![all("tf-idf head", a.head_epochs, OptimizerSpec::sgd(a.head_lr))], &tr, &va, a.seed)?;
+    rows.insert(
+        0,
+        Row {
+            name: format!(
+                "TF-IDF ({} terms) + head ({} ep @ {})",
+                tfidf.num_features(),
+                a.head_epochs,
+                a.head_lr * 10.0
+            ),
+            val: accuracy(&head, &va)?,
+            test: accuracy(&head, &te)?,
+            time: r.wall_time(),
+        },
+    );
+    all_curves.push(("tfidf_head".into(), curves(&r)));
+
+    // Baseline 2: a small transformer (one 64-wide layer) trained from scratch on the tokens.
+    let vocab = config.vocab_size;
+    let scratch = parse_spec(
+        &format!(
+            "bert_embeddings({vocab},64,positions={}),bert_layer(64,heads=4,intermediate=256),masked_mean_pool,linear(64,2)",
+            a.max_len
+        ),
+        a.seed,
+    )?;
+    graft::nn::move_to_device(&scratch, &device)?;
+    let epochs = a.head_epochs;
+    // Adam, as transformers are trained from scratch (plain SGD leaves this one at chance).
+    let adam = OptimizerSpec::Adam(AdamConfig { lr: SCRATCH_LR, ..AdamConfig::default() });
+    let r = train(&scratch, vec![all("from scratch", epochs, adam)], &train_s.data, &val_s.data, a.seed)?;
+    rows.insert(
+        1,
+        Row {
+            name: format!("small transformer from scratch ({epochs} ep, Adam @ {SCRATCH_LR})"),
+            val: accuracy(&scratch, &val_s.data)?,
+            test: accuracy(&scratch, &test_s.data)?,
+            time: r.wall_time(),
+        },
+    );
+    all_curves.push(("from_scratch".into(), curves(&r)));
+
+    // The sweep: how many top encoder layers to unfreeze, and at which rate.
+    let sweep_config = SweepConfig {
+        reuse: vec![count_units(encoder)],
+        unfreeze: a.sweep_unfreeze.clone(),
+        finetune_lrs: a.sweep_lrs.clone(),
+        head_epochs: a.head_epochs,
+        head_lr: a.head_lr,
+        finetune_epochs: a.finetune_epochs,
+        batch_size: BATCH,
+        loss: LossKind::CrossEntropy,
+        metric: MetricKind::Accuracy,
+        seed: a.seed,
+        feature_cache: true,
+        parallel: false,
+    };
+    eprintln!("sweeping {} configurations (each embeds its data again)...", sweep_config.grid().len());
+    let hidden = config.hidden_size;
+    let make_head = |_: &[usize]| parse_spec(&format!("linear({hidden},2)"), a.seed).map_err(TransferError::from);
+    let data = SweepData { train: &train_s.data, val: &val_s.data, test: &test_s.data };
+    let report = sweep(encoder, &make_head, data, &sweep_config)?;
+    println!("sweep over unfrozen top layers (chosen by validation accuracy only):\n{}", report.table("acc"));
+    let best = report.best();
+    rows.push(Row {
+        name: format!("sweep's choice (unfreeze {}, fine-tune @ {})", best.unfreeze, best.finetune_lr),
+        val: best.val_metric,
+        test: best.test_metric,
+        time: best.train_time,
+    });
+    Ok(())
+}
