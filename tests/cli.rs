@@ -1,18 +1,10 @@
 //! The `graft` command line as a user meets it: working runs, and one-line errors with a
 //! non-zero exit code that leave nothing half-written.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
-use common::{demo_split, scratch_dir};
-
-fn graft(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_graft"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("graft runs")
-}
+use common::{demo_split, graft, scratch_dir};
 
 /// Asserts a failed run: non-zero exit, one line on stderr containing every `needle`.
 fn assert_one_line_error(out: &Output, needles: &[&str]) {

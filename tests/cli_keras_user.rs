@@ -3,18 +3,10 @@
 //! Keras files, and errors that name the flag that fixes them.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
-use common::{demo_split, scratch_dir};
-
-fn graft(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_graft"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("graft runs")
-}
+use common::{demo_split, graft, scratch_dir};
 
 fn stdout(out: &Output) -> String {
     assert!(out.status.success(), "the command failed: {}", String::from_utf8_lossy(&out.stderr));

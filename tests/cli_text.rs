@@ -4,18 +4,10 @@
 //! `GRAFT_REQUIRE_MINILM=1` / `GRAFT_REQUIRE_SPAM=1` (CI fetches both).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
-use common::scratch_dir;
-
-fn graft(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_graft"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("graft runs")
-}
+use common::{graft, scratch_dir};
 
 fn last_error_line(out: &Output) -> String {
     assert!(!out.status.success(), "the command should fail: {}", String::from_utf8_lossy(&out.stdout));

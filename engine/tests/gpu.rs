@@ -299,6 +299,23 @@ fn softmax_forward_matches_the_cpu() {
     }
 }
 
+#[test]
+fn layer_norm_forward_and_gradients_match_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(16);
+    for shape in [vec![1, 1], vec![3, 5], vec![2, 3, 7], vec![4, 384]] {
+        let n = *shape.last().expect("rank ≥ 1");
+        let inputs = [
+            Tensor::randn(&shape, 0.3, 2.0, &mut rng),
+            Tensor::randn(&[n], 1.0, 0.5, &mut rng),
+            Tensor::randn(&[n], 0.0, 0.5, &mut rng),
+        ];
+        let f = |t: &[Tensor]| t[0].layer_norm(&t[1], &t[2], 1e-5);
+        forward_matches(&dev, &format!("layer_norm {shape:?}"), &inputs, f, REDUCTION);
+        grads_match(&dev, &format!("layer_norm {shape:?}"), &inputs, f, GRAD);
+    }
+}
+
 /// Logits with the extremes (±100, exactly 0) mixed in, and targets in [0, 1] with hard labels.
 fn bce_inputs(shape: &[usize], rng: &mut Rng) -> [Tensor; 2] {
     let n: usize = shape.iter().product();

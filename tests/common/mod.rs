@@ -2,6 +2,16 @@
 #![allow(dead_code, reason = "each test crate that includes this module uses only some of its helpers")]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `graft` binary from the repository root.
+pub fn graft(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_graft"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("graft runs")
+}
 
 /// The shipped task-B split `split` as the CLI's `IMAGES,LABELS` argument.
 pub fn demo_split(split: &str) -> String {

@@ -181,6 +181,39 @@ impl BackendStorage for CpuStorage {
         Ok((dx, dw, db))
     }
 
+    fn layer_norm(&self, w: &Self, b: &Self, eps: f32, flops: u64) -> Result<(Storage, Storage, Storage)> {
+        let rows = self.len() / w.len().max(1);
+        let (mut mean, mut rstd) = (HostBuffer::uninit_for_overwrite(rows), HostBuffer::uninit_for_overwrite(rows));
+        let y = cpu_kernel_overwrite("layer_norm", flops, self.len(), |o| {
+            cpu::layer_norm(self, w, b, eps, o, mean.as_mut_slice(), rstd.as_mut_slice())
+        });
+        Ok((y, Storage::Cpu(Arc::new(mean)), Storage::Cpu(Arc::new(rstd))))
+    }
+
+    fn layer_norm_backward(
+        &self,
+        w: &Self,
+        [mean, rstd]: [&Self; 2],
+        dy: &Self,
+        flops: u64,
+        needs: [bool; 3],
+    ) -> Result<ConvGrads> {
+        let n = w.len();
+        let dx = needs[0].then(|| {
+            cpu_kernel_overwrite("layer_norm", flops, self.len(), |o| {
+                cpu::layer_norm_backward_input(self, w, mean, rstd, dy, o)
+            })
+        });
+        let dw = needs[1].then(|| {
+            cpu_kernel_overwrite("layer_norm", 3 * self.len() as u64, n, |o| {
+                cpu::layer_norm_backward_weight(self, mean, rstd, dy, o)
+            })
+        });
+        let db = needs[2]
+            .then(|| cpu_kernel_overwrite("layer_norm", dy.len() as u64, n, |o| cpu::layer_norm_backward_bias(dy, o)));
+        Ok((dx, dw, db))
+    }
+
     fn max_pool2d(&self, g: &Pool2dGeometry, flops: u64, n_out: usize) -> Result<(Storage, Storage)> {
         let mut idx = HostBuffer::uninit_for_overwrite(n_out);
         let out = cpu_kernel_overwrite("max_pool2d", flops, n_out, |o| cpu::max_pool2d(self, g, o, idx.as_mut_slice()));

@@ -37,7 +37,8 @@ pub(crate) struct MatmulEpilogue<'a, S> {
     pub relu: bool,
 }
 
-/// Gradients of a convolution (each `None` where it was not asked for).
+/// Gradients of an op with three inputs (a convolution's, a LayerNorm's: input, weight,
+/// bias), each `None` where it was not asked for.
 pub(crate) type ConvGrads = (Option<Storage>, Option<Storage>, Option<Storage>);
 
 /// The primitives of one back end. Every method makes fresh storage and counts its launches in
@@ -81,6 +82,19 @@ pub(crate) trait BackendStorage: Sized {
     /// require grad (a back end may keep a transposed copy of it).
     fn matmul(&self, b: &Self, spec: MatmulSpec, epilogue: MatmulEpilogue<'_, Self>, frozen_b: bool)
         -> Result<Storage>;
+    /// LayerNorm of consecutive rows of `w.len()` floats, scaled by `w` and shifted by `b`: the
+    /// output and each row's mean and `1/√(σ² + eps)` (kept for the backward).
+    fn layer_norm(&self, w: &Self, b: &Self, eps: f32, flops: u64) -> Result<(Storage, Storage, Storage)>;
+    /// LayerNorm's input, weight and bias gradients from `dy` and the kept row statistics,
+    /// each only when asked for.
+    fn layer_norm_backward(
+        &self,
+        w: &Self,
+        stats: [&Self; 2],
+        dy: &Self,
+        flops: u64,
+        needs: [bool; 3],
+    ) -> Result<ConvGrads>;
     /// `g ⊙ [y > 0]` from the ReLU's output `self`, counted as the ReLU's backward.
     fn relu_mask(&self, g: &Self) -> Result<Storage>;
     /// Cross-correlation of `self` with `w`, plus a per-channel bias.
@@ -252,6 +266,33 @@ impl Storage {
                 frozen_b
             )),
         }
+    }
+
+    pub(crate) fn layer_norm(
+        &self,
+        w: &Storage,
+        b: &Storage,
+        eps: f32,
+        flops: u64,
+    ) -> Result<(Storage, Storage, Storage)> {
+        dispatch!("layer_norm", [self, w, b], |x, w, b| x.layer_norm(w, b, eps, flops))
+    }
+
+    pub(crate) fn layer_norm_backward(
+        &self,
+        w: &Storage,
+        [mean, rstd]: [&Storage; 2],
+        dy: &Storage,
+        flops: u64,
+        needs: [bool; 3],
+    ) -> Result<ConvGrads> {
+        dispatch!("layer_norm", [self, w, mean, rstd, dy], |x, w, m, r, dy| x.layer_norm_backward(
+            w,
+            [m, r],
+            dy,
+            flops,
+            needs
+        ))
     }
 
     pub(crate) fn relu_mask(&self, op: &'static str, g: &Storage) -> Result<Storage> {

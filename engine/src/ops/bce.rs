@@ -169,23 +169,4 @@ mod tests {
         loss.backward().unwrap();
         assert_eq!(x.grad().unwrap().shape(), &[0, 3]);
     }
-
-    #[cfg(feature = "gpu")]
-    #[test]
-    fn operands_on_different_devices_are_refused_naming_the_op() {
-        let dev = match crate::Device::gpu() {
-            Ok(dev) => dev,
-            Err(e) if std::env::var("GRAFT_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-                panic!("GRAFT_REQUIRE_GPU=1 but no GPU is usable: {e}")
-            }
-            Err(e) => return eprintln!("skipping GPU test: {e}"),
-        };
-        let x = Tensor::zeros(&[2, 3]);
-        let y = x.to_device(&dev).unwrap();
-        for err in [x.bce_with_logits(&y).unwrap_err(), y.bce_with_logits(&x).unwrap_err()] {
-            assert!(matches!(err, Error::DeviceMismatch { op: "bce_with_logits", .. }), "{err:?}");
-            let msg = err.to_string();
-            assert!(msg.contains("bce_with_logits") && msg.contains("cpu") && msg.contains("gpu:"), "{msg}");
-        }
-    }
 }

@@ -7,6 +7,7 @@ mod bce;
 mod binary;
 mod conv;
 mod gather;
+mod layer_norm;
 mod matmul;
 mod pool;
 mod reduce;

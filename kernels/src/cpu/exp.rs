@@ -46,7 +46,7 @@ fn exp_body(xs: &mut [f32]) {
 
 /// One element; straight-line code so that [`exp_body`]'s loop vectorises.
 #[inline(always)]
-fn exp_one(x: f32) -> f32 {
+pub(crate) fn exp_one(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split in two, so `n · ln 2` is subtracted without rounding error for |n| < 2⁹.
     const LN2_HI: f32 = 0.693_359_4;

@@ -30,9 +30,7 @@ impl Module for LayerNorm {
                 hint: format!("the last axis must have {n} features"),
             });
         }
-        let centred = x.sub(&x.mean(-1, true)?)?;
-        let var = centred.square()?.mean(-1, true)?;
-        centred.div(&var.add_scalar(self.eps)?.sqrt()?)?.mul(&self.weight)?.add(&self.bias)
+        x.layer_norm(&self.weight, &self.bias, self.eps)
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         vec![("weight".into(), self.weight.clone()), ("bias".into(), self.bias.clone())]
