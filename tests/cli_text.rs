@@ -41,7 +41,7 @@ fn fetched() -> bool {
 fn a_missing_model_or_corpus_is_named_with_its_fetch_script() {
     let out = graft(&["text-transfer", "--model", "no/such/model"]);
     let e = last_error_line(&out);
-    assert!(e.contains("no/such/model"), "{e}");
+    assert!(e.contains("no/such/model") && e.contains("fetch-minilm.sh"), "{e}");
     if !fetched() {
         return;
     }

@@ -187,79 +187,38 @@ impl BackendStorage for GpuBuffer {
         Ok((dx, dw, db))
     }
 
-    /// Composed of the GPU's reduction, elementwise and broadcasting kernels, counted as the
-    /// CPU's one fused `layer_norm` launch.
     fn layer_norm(&self, w: &Self, b: &Self, eps: f32, flops: u64) -> Result<(Storage, Storage, Storage)> {
-        let (c, n) = (ctx(self), w.len());
-        let rows = self.len() / n.max(1);
-        let (shape, col) = ([rows, n], [rows, 1]);
-        let split = AxisSplit::new(&shape, 1);
-        let mean_of = |t: &GpuBuffer| -> GpuResult<GpuBuffer> {
-            gpu::unary(c, UnaryOp::MulScalar(1.0 / n as f32), &gpu::reduce(c, ReduceOp::Sum, t, split)?)
-        };
-        let (mut mean, mut rstd) = (None, None);
-        let y = gpu_kernel("layer_norm", flops, || {
-            let m = mean_of(self)?;
-            let centred = gpu::binary(c, BinaryOp::Sub, self, &shape, &m, &col, &shape)?;
-            let var = mean_of(&gpu::unary(c, UnaryOp::Square, &centred)?)?;
-            let r = gpu::unary(
-                c,
-                UnaryOp::Recip,
-                &gpu::unary(c, UnaryOp::Sqrt, &gpu::unary(c, UnaryOp::AddScalar(eps), &var)?)?,
-            )?;
-            let xhat = gpu::binary(c, BinaryOp::Mul, &centred, &shape, &r, &col, &shape)?;
-            let scaled = gpu::binary(c, BinaryOp::Mul, &xhat, &shape, w, &[n], &shape)?;
-            (mean, rstd) = (Some(m), Some(r));
-            gpu::binary(c, BinaryOp::Add, &scaled, &shape, b, &[n], &shape)
-        })?;
-        let stat = |s: Option<GpuBuffer>| s.map(Storage::Gpu).expect("the kernel closure ran and set the statistics");
-        Ok((y, stat(mean), stat(rstd)))
+        stats::record("layer_norm", flops);
+        let (y, mean, rstd) = gpu::layer_norm(ctx(self), self, w, b, eps)?;
+        Ok((Storage::Gpu(y), Storage::Gpu(mean), Storage::Gpu(rstd)))
     }
 
-    /// Composed: `dx = r·(g − mean(g) − x̂·mean(g·x̂))` with `g = dy·w`, and column sums for
-    /// the weight and bias, each counted as the CPU's fused launch of the same gradient.
+    /// The weight and bias gradients come from one kernel; each is counted as the CPU's
+    /// separate launch of the same gradient.
     fn layer_norm_backward(
         &self,
         w: &Self,
-        [mean, rstd]: [&Self; 2],
+        row_stats: [&Self; 2],
         dy: &Self,
         flops: u64,
         needs: [bool; 3],
     ) -> Result<ConvGrads> {
-        let (c, n) = (ctx(self), w.len());
-        let rows = self.len() / n.max(1);
-        let (shape, col) = ([rows, n], [rows, 1]);
-        let xhat = || -> GpuResult<GpuBuffer> {
-            let centred = gpu::binary(c, BinaryOp::Sub, self, &shape, mean, &col, &shape)?;
-            gpu::binary(c, BinaryOp::Mul, &centred, &shape, rstd, &col, &shape)
-        };
-        let column_sum = |t: &GpuBuffer| gpu::reduce(c, ReduceOp::Sum, t, AxisSplit::new(&shape, 0));
+        let c = ctx(self);
         let dx = needs[0]
-            .then(|| {
-                gpu_kernel("layer_norm", flops, || {
-                    let split = AxisSplit::new(&shape, 1);
-                    let row_mean = |t: &GpuBuffer| -> GpuResult<GpuBuffer> {
-                        gpu::unary(c, UnaryOp::MulScalar(1.0 / n as f32), &gpu::reduce(c, ReduceOp::Sum, t, split)?)
-                    };
-                    let xh = xhat()?;
-                    let g = gpu::binary(c, BinaryOp::Mul, dy, &shape, w, &[n], &shape)?;
-                    let mean_g = row_mean(&g)?;
-                    let mean_gx = row_mean(&gpu::binary(c, BinaryOp::Mul, &g, &shape, &xh, &shape, &shape)?)?;
-                    let g = gpu::binary(c, BinaryOp::Sub, &g, &shape, &mean_g, &col, &shape)?;
-                    let xm = gpu::binary(c, BinaryOp::Mul, &xh, &shape, &mean_gx, &col, &shape)?;
-                    let d = gpu::binary(c, BinaryOp::Sub, &g, &shape, &xm, &shape, &shape)?;
-                    gpu::binary(c, BinaryOp::Mul, &d, &shape, rstd, &col, &shape)
-                })
-            })
+            .then(|| gpu_kernel("layer_norm", flops, || gpu::layer_norm_backward_input(c, self, w, row_stats, dy)))
             .transpose()?;
-        let dw = needs[1]
-            .then(|| {
-                gpu_kernel("layer_norm", 3 * self.len() as u64, || {
-                    column_sum(&gpu::binary(c, BinaryOp::Mul, dy, &shape, &xhat()?, &shape, &shape)?)
-                })
-            })
-            .transpose()?;
-        let db = needs[2].then(|| gpu_kernel("layer_norm", dy.len() as u64, || column_sum(dy))).transpose()?;
+        let (dw, db) = if needs[1] || needs[2] {
+            let (dw, db) = gpu::layer_norm_backward_params(c, self, w.len(), row_stats, dy)?;
+            if needs[1] {
+                stats::record("layer_norm", 3 * self.len() as u64);
+            }
+            if needs[2] {
+                stats::record("layer_norm", dy.len() as u64);
+            }
+            (needs[1].then_some(Storage::Gpu(dw)), needs[2].then_some(Storage::Gpu(db)))
+        } else {
+            (None, None)
+        };
         Ok((dx, dw, db))
     }
 

@@ -22,6 +22,7 @@ mod copy;
 mod error;
 mod gather;
 mod launch;
+mod layer_norm;
 mod matmul;
 mod pool;
 mod pool2d;
@@ -40,6 +41,7 @@ pub use conv::{col2im, conv2d_backward_input, conv2d_backward_weight, conv2d_for
 pub use copy::{fill, strided_add_into, strided_copy};
 pub use error::{GpuError, GpuResult};
 pub use gather::{gather_axis, index_add, index_select, scatter_add_axis};
+pub use layer_norm::{layer_norm, layer_norm_backward_input, layer_norm_backward_params};
 pub use matmul::{matmul, matmul_into};
 pub use pool::PoolStats;
 pub use pool2d::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};

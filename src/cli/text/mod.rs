@@ -174,8 +174,8 @@ pub fn run(a: TextArgs) -> CliResult<()> {
     let [train_n, val_n, test_n] = a.sizes[..] else {
         return Err(format!("--sizes takes three sizes, TRAIN,VAL,TEST; got {}", a.sizes.len()).into());
     };
-    let tok = WordPiece::from_dir(&a.model)?;
     let bert = BertModel::load(&a.model)?;
+    let tok = WordPiece::from_dir(&a.model)?;
     let hidden = bert.config.hidden_size;
     if a.max_len < 2 || a.max_len > bert.config.max_position_embeddings {
         return Err(format!(
