@@ -155,3 +155,18 @@ fn the_encoder_on_the_gpu_gives_the_cpus_embeddings() {
         assert!((g - c).abs() < 1e-4, "gpu {g} vs cpu {c}");
     }
 }
+
+#[test]
+fn a_deep_clone_is_equal_and_independent() {
+    let model = tiny(9);
+    model.layers[1].query.weight.set_requires_grad(false).unwrap();
+    let copy = model.deep_clone().unwrap();
+    let (ids, mask) = batch();
+    let out = |m: &BertModel| m.sentence_embeddings(&ids, &mask).unwrap().to_vec().unwrap();
+    assert_eq!(out(&copy), out(&model));
+    for ((n, a), (_, b)) in model.named_parameters().iter().zip(copy.named_parameters()) {
+        assert_eq!(a.requires_grad(), b.requires_grad(), "{n}");
+    }
+    copy.layers[0].output.weight.set_data(&Tensor::zeros(&[8, 12])).unwrap();
+    assert_ne!(out(&copy), out(&model), "the copy's weights are its own");
+}

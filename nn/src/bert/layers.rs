@@ -184,12 +184,19 @@ impl Module for BertEmbeddings {
         )
     }
     fn clone_module(&self) -> Result<Box<dyn Module>> {
-        Ok(Box::new(BertEmbeddings {
+        Ok(Box::new(self.deep_clone()?))
+    }
+}
+
+impl BertEmbeddings {
+    /// A copy with new tensors (same values and `requires_grad` flags).
+    pub fn deep_clone(&self) -> Result<Self> {
+        Ok(BertEmbeddings {
             word_embeddings: self.word_embeddings.deep_clone()?,
             position_embeddings: self.position_embeddings.deep_clone()?,
             token_type_embeddings: self.token_type_embeddings.deep_clone()?,
             layer_norm: clone_norm(&self.layer_norm)?,
-        }))
+        })
     }
 }
 
@@ -306,7 +313,14 @@ impl Module for BertLayer {
         )
     }
     fn clone_module(&self) -> Result<Box<dyn Module>> {
-        Ok(Box::new(BertLayer {
+        Ok(Box::new(self.deep_clone()?))
+    }
+}
+
+impl BertLayer {
+    /// A copy with new tensors (same values and `requires_grad` flags).
+    pub fn deep_clone(&self) -> Result<Self> {
+        Ok(BertLayer {
             heads: self.heads,
             query: clone_linear(&self.query)?,
             key: clone_linear(&self.key)?,
@@ -316,7 +330,7 @@ impl Module for BertLayer {
             intermediate: clone_linear(&self.intermediate)?,
             output: clone_linear(&self.output)?,
             output_norm: clone_norm(&self.output_norm)?,
-        }))
+        })
     }
 }
 
@@ -375,6 +389,13 @@ impl Module for BertPooler {
         format!("bert_pooler({})", self.dense.weight.shape()[0])
     }
     fn clone_module(&self) -> Result<Box<dyn Module>> {
-        Ok(Box::new(BertPooler { dense: clone_linear(&self.dense)? }))
+        Ok(Box::new(self.deep_clone()?))
+    }
+}
+
+impl BertPooler {
+    /// A copy with new tensors (same values and `requires_grad` flags).
+    pub fn deep_clone(&self) -> Result<Self> {
+        Ok(BertPooler { dense: clone_linear(&self.dense)? })
     }
 }

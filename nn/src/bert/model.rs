@@ -176,24 +176,11 @@ impl Module for BertModel {
 impl BertModel {
     /// A deep copy (new parameter tensors, same values and `requires_grad` flags).
     pub fn deep_clone(&self) -> graft_engine::Result<BertModel> {
-        let mut copy = BertModel::new(self.config.clone(), self.pooler.is_some(), &mut Rng::new(0));
-        copy_parameters(&self.embeddings, &copy.embeddings)?;
-        for (src, dst) in self.layers.iter().zip(&copy.layers) {
-            copy_parameters(src, dst)?;
-        }
-        if let (Some(src), Some(dst)) = (&self.pooler, &mut copy.pooler) {
-            copy_parameters(src, dst)?;
-        }
-        Ok(copy)
+        Ok(BertModel {
+            config: self.config.clone(),
+            embeddings: self.embeddings.deep_clone()?,
+            layers: self.layers.iter().map(BertLayer::deep_clone).collect::<graft_engine::Result<_>>()?,
+            pooler: self.pooler.as_ref().map(BertPooler::deep_clone).transpose()?,
+        })
     }
-}
-
-/// Copies every parameter of `src` into the same-named one of `dst` (same structure), with
-/// its `requires_grad` flag.
-fn copy_parameters(src: &dyn Module, dst: &dyn Module) -> graft_engine::Result<()> {
-    for ((_, s), (_, d)) in src.named_parameters().iter().zip(dst.named_parameters()) {
-        d.set_data(&s.deep_clone()?)?;
-        d.set_requires_grad(s.requires_grad())?;
-    }
-    Ok(())
 }
