@@ -24,6 +24,17 @@ pub fn cacheable_prefix(model: &Sequential) -> usize {
 /// `prefix` applied in inference mode to every sample of `data`, in batches of `batch_size`;
 /// the targets are kept.
 pub fn cache_features(prefix: &Sequential, data: &Dataset, batch_size: usize) -> Result<Dataset> {
+    cache_features_reporting(prefix, data, batch_size, &mut |_| {})
+}
+
+/// [`cache_features`], telling `on_batch` how many samples each finished batch held (for a
+/// progress bar).
+pub fn cache_features_reporting(
+    prefix: &Sequential,
+    data: &Dataset,
+    batch_size: usize,
+    on_batch: &mut dyn FnMut(usize),
+) -> Result<Dataset> {
     let was_training = prefix.is_training();
     prefix.set_training(false);
     let features = no_grad(|| -> Result<Tensor> {
@@ -33,6 +44,7 @@ pub fn cache_features(prefix: &Sequential, data: &Dataset, batch_size: usize) ->
         while start < n {
             let len = batch_size.max(1).min(n - start);
             parts.push(prefix.forward(&data.x().narrow(0, start, len)?)?);
+            on_batch(len);
             start += len;
         }
         Ok(Tensor::cat(&parts, 0)?)

@@ -14,7 +14,7 @@ mod surgery;
 mod sweep;
 mod units;
 
-pub use cache::{cache_features, cacheable_prefix};
+pub use cache::{cache_features, cache_features_reporting, cacheable_prefix};
 pub use error::{Result, TransferError};
 pub use mask::TrainableMask;
 pub use mode::{set_training_mode, MaskedModel};

@@ -22,26 +22,26 @@ pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, y: &mut [f32], mean
     let rows = x.len() / n;
     assert!(x.len().is_multiple_of(n) && mean.len() == rows && rstd.len() == rows, "layer_norm: stats per row");
     let parallel = worth_splitting(x.len(), PAR_MIN_ELEMS);
-    // Interleaved while the rows are split across threads, then laid out as two vectors.
-    let mut stats = vec![0.0; 2 * rows];
-    for_each_piece(&mut stats, 2 * ROWS_PER_TASK, parallel, &|t, stats| {
-        for (i, s) in stats.chunks_exact_mut(2).enumerate() {
-            let row = &x[(t * ROWS_PER_TASK + i) * n..][..n];
-            let mean = row.iter().sum::<f32>() / n as f32;
-            let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
-            s[0] = mean;
-            s[1] = 1.0 / (var + eps).sqrt();
+    let row = |r: usize| &x[r * n..][..n];
+    for_each_piece(mean, ROWS_PER_TASK, parallel, &|t, means| {
+        for (i, m) in means.iter_mut().enumerate() {
+            *m = row(t * ROWS_PER_TASK + i).iter().sum::<f32>() / n as f32;
         }
     });
-    for ((m, s), st) in mean.iter_mut().zip(rstd.iter_mut()).zip(stats.chunks_exact(2)) {
-        (*m, *s) = (st[0], st[1]);
-    }
+    let means = &*mean;
+    for_each_piece(rstd, ROWS_PER_TASK, parallel, &|t, rstds| {
+        for (i, s) in rstds.iter_mut().enumerate() {
+            let r = t * ROWS_PER_TASK + i;
+            let var = row(r).iter().map(|&v| (v - means[r]) * (v - means[r])).sum::<f32>() / n as f32;
+            *s = 1.0 / (var + eps).sqrt();
+        }
+    });
     let (mean, rstd) = (&*mean, &*rstd);
     for_each_piece(y, n * ROWS_PER_TASK, parallel, &|t, out| {
         for (i, o) in out.chunks_exact_mut(n).enumerate() {
             let r = t * ROWS_PER_TASK + i;
             let (mean, rstd) = (mean[r], rstd[r]);
-            for (((o, &v), &w), &b) in o.iter_mut().zip(&x[r * n..][..n]).zip(w).zip(b) {
+            for (((o, &v), &w), &b) in o.iter_mut().zip(row(r)).zip(w).zip(b) {
                 *o = (v - mean) * rstd * w + b;
             }
         }

@@ -2,6 +2,7 @@
 //! `model.safetensors` loads by name.
 
 use super::BertConfig;
+use crate::layers::embedding::row_indices;
 use crate::layers::{LayerNorm, Linear};
 use crate::module::Module;
 use graft_engine::{Error, Result, Rng, Tensor};
@@ -38,32 +39,6 @@ fn unpack(op: &'static str, x: &Tensor, hidden: usize) -> Result<(Tensor, Option
 /// `h` `[batch, seq, hidden]` with `mask` `[batch, seq]` appended as a last column.
 fn pack(h: &Tensor, mask: &Tensor) -> Result<Tensor> {
     Tensor::cat(&[h.clone(), mask.unsqueeze(-1)?], 2)
-}
-
-fn clone_linear(l: &Linear) -> Result<Linear> {
-    Ok(Linear { weight: l.weight.deep_clone()?, bias: l.bias.as_ref().map(Tensor::deep_clone).transpose()? })
-}
-
-fn clone_norm(n: &LayerNorm) -> Result<LayerNorm> {
-    Ok(LayerNorm { eps: n.eps, weight: n.weight.deep_clone()?, bias: n.bias.deep_clone()? })
-}
-
-/// Token ids of `[batch, seq]` (held in f32) as row indices into a table of `rows`, checked.
-fn row_indices(op: &'static str, ids: &Tensor, rows: usize) -> Result<Vec<usize>> {
-    ids.to_vec()?
-        .into_iter()
-        .map(|v| {
-            if v >= 0.0 && v.fract() == 0.0 && (v as usize) < rows {
-                Ok(v as usize)
-            } else {
-                Err(Error::BadShape {
-                    op,
-                    shape: ids.shape().to_vec(),
-                    reason: format!("id {v} is not an integer in 0..{rows}"),
-                })
-            }
-        })
-        .collect()
 }
 
 /// Word, position and token-type embeddings, summed and layer-normalised.
@@ -123,7 +98,7 @@ impl BertEmbeddings {
                 ),
             });
         }
-        let words = row_indices("bert_embeddings", ids, self.word_embeddings.shape()[0])?;
+        let words = row_indices("bert_embeddings", "id", ids, self.word_embeddings.shape()[0])?;
         let word = self.word_embeddings.index_select(0, &words)?.reshape(&[batch, seq, hidden])?;
         let position = self.position_embeddings.narrow(0, 0, seq)?;
         let token_type = match type_ids {
@@ -137,7 +112,7 @@ impl BertEmbeddings {
                         hint: "token-type ids must have the token ids' shape".into(),
                     });
                 }
-                let rows = row_indices("bert_embeddings", t, self.token_type_embeddings.shape()[0])?;
+                let rows = row_indices("bert_embeddings", "token type", t, self.token_type_embeddings.shape()[0])?;
                 self.token_type_embeddings.index_select(0, &rows)?.reshape(&[batch, seq, hidden])?
             }
         };
@@ -195,7 +170,7 @@ impl BertEmbeddings {
             word_embeddings: self.word_embeddings.deep_clone()?,
             position_embeddings: self.position_embeddings.deep_clone()?,
             token_type_embeddings: self.token_type_embeddings.deep_clone()?,
-            layer_norm: clone_norm(&self.layer_norm)?,
+            layer_norm: self.layer_norm.deep_clone()?,
         })
     }
 }
@@ -322,14 +297,14 @@ impl BertLayer {
     pub fn deep_clone(&self) -> Result<Self> {
         Ok(BertLayer {
             heads: self.heads,
-            query: clone_linear(&self.query)?,
-            key: clone_linear(&self.key)?,
-            value: clone_linear(&self.value)?,
-            attention_output: clone_linear(&self.attention_output)?,
-            attention_norm: clone_norm(&self.attention_norm)?,
-            intermediate: clone_linear(&self.intermediate)?,
-            output: clone_linear(&self.output)?,
-            output_norm: clone_norm(&self.output_norm)?,
+            query: self.query.deep_clone()?,
+            key: self.key.deep_clone()?,
+            value: self.value.deep_clone()?,
+            attention_output: self.attention_output.deep_clone()?,
+            attention_norm: self.attention_norm.deep_clone()?,
+            intermediate: self.intermediate.deep_clone()?,
+            output: self.output.deep_clone()?,
+            output_norm: self.output_norm.deep_clone()?,
         })
     }
 }
@@ -396,6 +371,6 @@ impl Module for BertPooler {
 impl BertPooler {
     /// A copy with new tensors (same values and `requires_grad` flags).
     pub fn deep_clone(&self) -> Result<Self> {
-        Ok(BertPooler { dense: clone_linear(&self.dense)? })
+        Ok(BertPooler { dense: self.dense.deep_clone()? })
     }
 }

@@ -17,20 +17,28 @@ impl Embedding {
     }
 }
 
+/// The values of `x` (indices held in f32) as row numbers of a table of `rows` rows; a value
+/// that is not a whole number in `0..rows` is refused, naming it as a `what` of `op`.
+pub(crate) fn row_indices(op: &'static str, what: &str, x: &Tensor, rows: usize) -> Result<Vec<usize>> {
+    x.to_vec()?
+        .into_iter()
+        .map(|v| {
+            if v >= 0.0 && v.fract() == 0.0 && (v as usize) < rows {
+                Ok(v as usize)
+            } else {
+                Err(Error::BadShape {
+                    op,
+                    shape: x.shape().to_vec(),
+                    reason: format!("{what} {v} is not an integer in 0..{rows}"),
+                })
+            }
+        })
+        .collect()
+}
+
 impl Module for Embedding {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let rows = self.weight.shape()[0];
-        let mut idx = Vec::with_capacity(x.numel());
-        for v in x.to_vec()? {
-            if v < 0.0 || v.fract() != 0.0 || v as usize >= rows {
-                return Err(Error::BadShape {
-                    op: "embedding",
-                    shape: x.shape().to_vec(),
-                    reason: format!("index {v} is not an integer in 0..{rows}"),
-                });
-            }
-            idx.push(v as usize);
-        }
+        let idx = row_indices("embedding", "index", x, self.weight.shape()[0])?;
         let mut shape = x.shape().to_vec();
         shape.push(self.weight.shape()[1]);
         self.weight.index_select(0, &idx)?.reshape(&shape)

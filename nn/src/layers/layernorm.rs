@@ -17,6 +17,11 @@ impl LayerNorm {
             bias: Tensor::zeros(&[features]).requires_grad_(true).expect("fresh tensors are leaves"),
         }
     }
+
+    /// A copy with new tensors (same values and `requires_grad` flags).
+    pub fn deep_clone(&self) -> Result<Self> {
+        Ok(LayerNorm { eps: self.eps, weight: self.weight.deep_clone()?, bias: self.bias.deep_clone()? })
+    }
 }
 
 impl Module for LayerNorm {
@@ -43,6 +48,6 @@ impl Module for LayerNorm {
         }
     }
     fn clone_module(&self) -> Result<Box<dyn Module>> {
-        Ok(Box::new(LayerNorm { eps: self.eps, weight: self.weight.deep_clone()?, bias: self.bias.deep_clone()? }))
+        Ok(Box::new(self.deep_clone()?))
     }
 }

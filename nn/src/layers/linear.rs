@@ -31,6 +31,12 @@ impl Linear {
         Linear::from_tensors(weight, bias)
     }
 
+    /// A copy with new tensors (same values and `requires_grad` flags).
+    pub fn deep_clone(&self) -> Result<Self> {
+        let bias = self.bias.as_ref().map(Tensor::deep_clone).transpose()?;
+        Ok(Linear { weight: self.weight.deep_clone()?, bias })
+    }
+
     /// Wraps existing tensors (made trainable).
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>) -> Self {
         for t in std::iter::once(&weight).chain(bias.as_ref()) {
@@ -82,7 +88,6 @@ impl Module for Linear {
         format!("linear({},{}{bias})", self.in_features(), self.out_features())
     }
     fn clone_module(&self) -> Result<Box<dyn Module>> {
-        let bias = self.bias.as_ref().map(Tensor::deep_clone).transpose()?;
-        Ok(Box::new(Linear { weight: self.weight.deep_clone()?, bias }))
+        Ok(Box::new(self.deep_clone()?))
     }
 }

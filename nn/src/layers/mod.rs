@@ -4,7 +4,7 @@ mod activation;
 mod batchnorm;
 mod conv;
 mod dropout;
-mod embedding;
+pub(crate) mod embedding;
 mod flatten;
 mod layernorm;
 mod linear;

@@ -31,13 +31,6 @@ pub(super) fn run(
     all_curves: &mut Vec<(String, Curves)>,
 ) -> CliResult<()> {
     let device = graft::nn::module_device(encoder);
-    let all = |phase_name: &str, epochs: usize, optimizer: OptimizerSpec| Phase {
-        name: phase_name.into(),
-        trainable: Trainable::All,
-        optimizer,
-        epochs,
-    };
-
     // Baseline 1: the same head on TF-IDF features of the same split.
     fn texts(s: &TextSplit) -> Vec<&str> {
         s.texts.iter().map(String::as_str).collect()
@@ -48,17 +41,13 @@ pub(super) fn run(
     };
     let (tr, va, te) = (features(train_s)?, features(val_s)?, features(test_s)?);
     // Each baseline gets its learning rate chosen on validation, as the sweep chooses ours.
-    let mut best: Option<(f32, Sequential, ScheduleResult)> = None;
-    for lr in TFIDF_LRS {
+    let make_head = || -> CliResult<Sequential> {
         let head = parse_spec(&format!("linear({},2)", tfidf.num_features()), a.seed)?;
         graft::nn::move_to_device(&head, &device)?;
-        let r = train(&head, vec![all("tf-idf head", a.head_epochs, OptimizerSpec::sgd(lr))], &tr, &va, a.seed)?;
-        let val = accuracy(&head, &va)?;
-        if best.as_ref().is_none_or(|(v, ..)| val > *v) {
-            best = Some((val, head, r));
-        }
-    }
-    let (val, head, r) = best.ok_or("TFIDF_LRS is not empty")?;
+        Ok(head)
+    };
+    let sgd = TFIDF_LRS.map(OptimizerSpec::sgd);
+    let (val, head, r) = best_on_validation(&make_head, &sgd, "tf-idf head", a.head_epochs, (&tr, &va), a.seed)?;
     let lr = r.phases[0].lr;
     rows.insert(
         0,
@@ -79,18 +68,14 @@ pub(super) fn run(
     );
     let epochs = a.head_epochs;
     // Adam, as transformers are trained from scratch (plain SGD left it at chance).
-    let mut best: Option<(f32, Sequential, ScheduleResult)> = None;
-    for lr in SCRATCH_LRS {
+    let make_scratch = || -> CliResult<Sequential> {
         let scratch = parse_spec(&spec, a.seed)?;
         graft::nn::move_to_device(&scratch, &device)?;
-        let adam = OptimizerSpec::Adam(AdamConfig { lr, ..AdamConfig::default() });
-        let r = train(&scratch, vec![all("from scratch", epochs, adam)], &train_s.data, &val_s.data, a.seed)?;
-        let val = accuracy(&scratch, &val_s.data)?;
-        if best.as_ref().is_none_or(|(v, ..)| val > *v) {
-            best = Some((val, scratch, r));
-        }
-    }
-    let (val, scratch, r) = best.ok_or("SCRATCH_LRS is not empty")?;
+        Ok(scratch)
+    };
+    let adam = SCRATCH_LRS.map(|lr| OptimizerSpec::Adam(AdamConfig { lr, ..AdamConfig::default() }));
+    let data = (&train_s.data, &val_s.data);
+    let (val, scratch, r) = best_on_validation(&make_scratch, &adam, "from scratch", epochs, data, a.seed)?;
     let lr = r.phases[0].lr;
     rows.insert(
         1,
@@ -132,4 +117,28 @@ pub(super) fn run(
         time: best.train_time,
     });
     Ok(())
+}
+
+/// Trains a fresh model from `make` with each of `optimizers` (one phase of `epochs`,
+/// everything trainable) and keeps the one with the best validation accuracy (the first of
+/// equals): its accuracy, the model and its run.
+fn best_on_validation(
+    make: &dyn Fn() -> CliResult<Sequential>,
+    optimizers: &[OptimizerSpec],
+    name: &str,
+    epochs: usize,
+    (train_d, val_d): (&Dataset, &Dataset),
+    seed: u64,
+) -> CliResult<(f32, Sequential, ScheduleResult)> {
+    let mut best: Option<(f32, Sequential, ScheduleResult)> = None;
+    for &optimizer in optimizers {
+        let model = make()?;
+        let phase = Phase { name: name.into(), trainable: Trainable::All, optimizer, epochs };
+        let r = train(&model, vec![phase], train_d, val_d, seed)?;
+        let val = accuracy(&model, val_d)?;
+        if best.as_ref().is_none_or(|(v, ..)| val > *v) {
+            best = Some((val, model, r));
+        }
+    }
+    Ok(best.ok_or("no learning rate to try")?)
 }

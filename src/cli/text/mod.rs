@@ -13,7 +13,7 @@ use super::progress::Bar;
 use super::svg::write_curves;
 use super::{model, CliResult, DeviceChoice};
 use clap::Args;
-use graft::engine::{no_grad, Tensor};
+use graft::engine::Tensor;
 use graft::nn::bert::BertModel;
 use graft::nn::data::text::{load_spam_assassin, split_examples, TextExample};
 use graft::nn::data::{Dataset, Targets};
@@ -21,7 +21,8 @@ use graft::nn::text::{encodings_to_tensors, WordPiece};
 use graft::nn::train::{evaluate, EpochRecord, LossKind, MetricKind};
 use graft::nn::{save_model, Module, Sequential};
 use graft::transfer::{
-    clone_model, graft_head, run_schedule, OptimizerSpec, Phase, Schedule, ScheduleResult, Trainable,
+    cache_features_reporting, clone_model, graft_head, run_schedule, OptimizerSpec, Phase, Schedule, ScheduleResult,
+    Trainable,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -90,7 +91,7 @@ pub(super) struct Row {
 
 pub(super) const BATCH: usize = 32;
 
-fn tokenize(tok: &WordPiece, examples: &[TextExample], max_len: usize) -> CliResult<TextSplit> {
+fn tokenize(tok: &WordPiece, examples: Vec<TextExample>, max_len: usize) -> CliResult<TextSplit> {
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let encodings = tok.encode_batch(&texts, max_len).map_err(|e| match e {
         graft::nn::text::TokenizerError::BatchItem { index, source } => {
@@ -103,13 +104,13 @@ fn tokenize(tok: &WordPiece, examples: &[TextExample], max_len: usize) -> CliRes
     let x = Tensor::stack(&[ids, mask], 1)?.reshape(&[n, 2, seq])?;
     let labels = examples.iter().map(|e| e.label).collect();
     Ok(TextSplit {
-        texts: texts.iter().map(|t| t.to_string()).collect(),
+        texts: examples.into_iter().map(|e| e.text).collect(),
         data: Dataset::new(x, Targets::Classes(labels))?,
     })
 }
 
 /// `encoder` applied to every sample of `data` in inference mode, with a progress bar.
-pub(super) fn embed(encoder: &Sequential, data: &Dataset, label: &str) -> CliResult<Dataset> {
+fn embed(encoder: &Sequential, data: &Dataset, label: &str) -> CliResult<Dataset> {
     let bar = ProgressBar::new(data.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} messages ({elapsed}, eta {eta})")
@@ -117,22 +118,9 @@ pub(super) fn embed(encoder: &Sequential, data: &Dataset, label: &str) -> CliRes
             .progress_chars("=> "),
     );
     bar.set_prefix(format!("embedding {label}"));
-    let was_training = encoder.is_training();
-    encoder.set_training(false);
-    let out = no_grad(|| -> CliResult<Tensor> {
-        let mut parts = Vec::new();
-        let mut start = 0;
-        while start < data.len() {
-            let len = BATCH.min(data.len() - start);
-            parts.push(encoder.forward(&data.x().narrow(0, start, len)?)?);
-            bar.inc(len as u64);
-            start += len;
-        }
-        Ok(Tensor::cat(&parts, 0)?)
-    });
-    encoder.set_training(was_training);
+    let features = cache_features_reporting(encoder, data, BATCH, &mut |n| bar.inc(n as u64));
     bar.finish_and_clear();
-    Ok(Dataset::new(out?, data.targets().clone())?)
+    Ok(features?)
 }
 
 pub(super) fn schedule(phases: Vec<Phase>, seed: u64) -> Schedule {
@@ -192,12 +180,12 @@ pub fn run(a: TextArgs) -> CliResult<()> {
     let encoder = bert.into_sequential();
     graft::nn::move_to_device(&encoder, &device)?;
     let corpus = load_spam_assassin(&a.data)?;
-    let spam = corpus.iter().filter(|e| e.label == 1).count();
-    let splits = split_examples(corpus.clone(), (train_n, val_n, test_n), a.seed)?;
+    let (messages, spam) = (corpus.len(), corpus.iter().filter(|e| e.label == 1).count());
+    let splits = split_examples(corpus, (train_n, val_n, test_n), a.seed)?;
     println!(
         "encoder: {} ({layers} layers, {hidden} features, on {device}); corpus: {} messages, {spam} spam, headers stripped",
         a.model.display(),
-        corpus.len()
+        messages
     );
     println!(
         "split (seed {}): {train_n} train, {val_n} validation, {test_n} test; {} tokens per message\n",
@@ -205,9 +193,9 @@ pub fn run(a: TextArgs) -> CliResult<()> {
     );
     let to_device =
         |s: TextSplit| -> CliResult<TextSplit> { Ok(TextSplit { texts: s.texts, data: s.data.to_device(&device)? }) };
-    let train_s = to_device(tokenize(&tok, &splits.train, a.max_len)?)?;
-    let val_s = to_device(tokenize(&tok, &splits.val, a.max_len)?)?;
-    let test_s = to_device(tokenize(&tok, &splits.test, a.max_len)?)?;
+    let train_s = to_device(tokenize(&tok, splits.train, a.max_len)?)?;
+    let val_s = to_device(tokenize(&tok, splits.val, a.max_len)?)?;
+    let test_s = to_device(tokenize(&tok, splits.test, a.max_len)?)?;
 
     // 1. Frozen encoder: embed every split once, train a new head on the cached embeddings.
     let started = Instant::now();
