@@ -316,6 +316,52 @@ fn layer_norm_forward_and_gradients_match_the_cpu() {
     }
 }
 
+#[test]
+fn attention_forward_and_gradients_match_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(17);
+    for (shape, heads) in [([1, 1, 1], 1), ([2, 5, 6], 3), ([3, 17, 8], 2), ([2, 33, 96], 12)] {
+        let [batch, seq, _] = shape;
+        let [q, k, v] = [0, 1, 2].map(|_| Tensor::randn(&shape, 0.0, 1.0, &mut rng));
+        // Entry b keeps its first seq − b tokens (at least one), like a padded batch.
+        let keep = (0..batch * seq).map(|i| if i % seq < (seq - i / seq).max(1) { 1.0 } else { 0.0 }).collect();
+        let mask = Tensor::from_vec(keep, &[batch, seq]).expect("shape");
+        let what = format!("attention {shape:?} heads {heads}");
+        let f = move |t: &[Tensor]| t[0].attention(&t[1], &t[2], Some(&t[3]), heads);
+        let inputs = [q, k, v, mask];
+        forward_matches(&dev, &what, &inputs, f, REDUCTION);
+        grads_match(&dev, &what, &inputs, f, GRAD);
+        forward_matches(&dev, &what, &inputs[..3], move |t| t[0].attention(&t[1], &t[2], None, heads), REDUCTION);
+    }
+}
+
+#[test]
+fn sentence_encoder_ops_match_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(18);
+    for [batch, seq, hidden] in [[1, 1, 1], [2, 5, 3], [3, 2, 4], [3, 17, 40]] {
+        let h = Tensor::randn(&[batch, seq, hidden], 0.0, 1.0, &mut rng);
+        // Entry b keeps its first seq − b tokens ([3, 2, 4]: the last entry keeps none).
+        let keep = (0..batch * seq).map(|i| if i % seq + i / seq < seq { 1.0 } else { 0.0 });
+        let mask = Tensor::from_vec(keep.collect(), &[batch, seq]).expect("shape");
+        let what = format!("masked_mean [{batch}, {seq}, {hidden}]");
+        let f = |t: &[Tensor]| t[0].masked_mean(&t[1]);
+        forward_matches(&dev, &what, &[h.clone(), mask.clone()], f, REDUCTION);
+        grads_match(&dev, &what, &[h.clone(), mask], f, GRAD);
+        let what = format!("l2_normalize [{batch}, {seq}, {hidden}]");
+        let mut rows = h.to_vec().expect("values");
+        rows[..hidden].iter_mut().for_each(|v| *v *= 1e-14);
+        let x = Tensor::from_vec(rows, h.shape()).expect("shape");
+        let f = |t: &[Tensor]| t[0].l2_normalize(1e-12);
+        forward_matches(&dev, &what, std::slice::from_ref(&x), f, REDUCTION);
+        grads_match(&dev, &what, &[x], f, GRAD);
+    }
+    let (a, b) = (Tensor::randn(&[7, 5], 0.0, 1.0, &mut rng), Tensor::randn(&[3, 5], 0.0, 1.0, &mut rng));
+    let f = |t: &[Tensor]| Tensor::embedding_sum(&[(&t[0], &[6, 0, 6, 2, 1]), (&t[1], &[0, 0, 2, 1, 2])]);
+    forward_matches(&dev, "embedding_sum", &[a.clone(), b.clone()], f, EXACT);
+    grads_match(&dev, "embedding_sum", &[a, b], f, GRAD);
+}
+
 /// Logits with the extremes (±100, exactly 0) mixed in, and targets in [0, 1] with hard labels.
 fn bce_inputs(shape: &[usize], rng: &mut Rng) -> [Tensor; 2] {
     let n: usize = shape.iter().product();

@@ -2,7 +2,7 @@
 
 use super::{frozen_weights, BackendStorage, ConvGrads, CpuStorage, MatmulEpilogue};
 use crate::{stats, HostBuffer, Result, Storage};
-use graft_kernels::cpu::{self, Conv2dGeometry, Epilogue, MatmulSpec, Pool2dGeometry};
+use graft_kernels::cpu::{self, AttentionShape, Conv2dGeometry, Epilogue, MatmulSpec, Pool2dGeometry};
 use graft_kernels::{AxisSplit, BinaryOp, ReduceOp, UnaryOp};
 use std::sync::Arc;
 
@@ -212,6 +212,62 @@ impl BackendStorage for CpuStorage {
         let db = needs[2]
             .then(|| cpu_kernel_overwrite("layer_norm", dy.len() as u64, n, |o| cpu::layer_norm_backward_bias(dy, o)));
         Ok((dx, dw, db))
+    }
+
+    fn attention(&self, k: &Self, v: &Self, mask: &Self, s: AttentionShape, flops: u64) -> Result<(Storage, Storage)> {
+        let mut probs = HostBuffer::uninit_for_overwrite(s.probs_len());
+        let out = cpu_kernel_overwrite("attention", flops, s.numel(), |o| {
+            cpu::attention(self, k, v, mask, s, o, probs.as_mut_slice())
+        });
+        Ok((out, Storage::Cpu(Arc::new(probs))))
+    }
+
+    fn attention_backward(
+        &self,
+        [k, v, mask]: [&Self; 3],
+        probs: &Self,
+        dout: &Self,
+        s: AttentionShape,
+        flops: u64,
+    ) -> Result<[Storage; 3]> {
+        let (mut dk, mut dv) =
+            (HostBuffer::uninit_for_overwrite(s.numel()), HostBuffer::uninit_for_overwrite(s.numel()));
+        let dq = cpu_kernel_overwrite("attention", flops, s.numel(), |dq| {
+            cpu::attention_backward(self, k, v, mask, probs, dout, s, [dq, dk.as_mut_slice(), dv.as_mut_slice()])
+        });
+        Ok([dq, Storage::Cpu(Arc::new(dk)), Storage::Cpu(Arc::new(dv))])
+    }
+
+    fn masked_mean(&self, mask: &Self, [b, _, n]: [usize; 3]) -> Result<Storage> {
+        Ok(cpu_kernel_overwrite("masked_mean", 2 * self.len() as u64, b * n, |o| cpu::masked_mean(self, mask, n, o)))
+    }
+
+    fn masked_mean_backward(&self, g: &Self, [b, t, n]: [usize; 3]) -> Result<Storage> {
+        Ok(cpu_kernel_overwrite("masked_mean", (b * t * n) as u64, b * t * n, |o| {
+            cpu::masked_mean_backward(self, g, n, o)
+        }))
+    }
+
+    fn l2_normalize(&self, len: usize, eps: f32) -> Result<(Storage, Storage)> {
+        let mut norms = HostBuffer::uninit_for_overwrite(self.len() / len.max(1));
+        let y = cpu_kernel_overwrite("l2_normalize", 3 * self.len() as u64, self.len(), |o| {
+            cpu::l2_normalize(self, len, eps, o, norms.as_mut_slice())
+        });
+        Ok((y, Storage::Cpu(Arc::new(norms))))
+    }
+
+    fn l2_normalize_backward(&self, norms: &Self, g: &Self, eps: f32) -> Result<Storage> {
+        Ok(cpu_kernel_overwrite("l2_normalize", 4 * self.len() as u64, self.len(), |o| {
+            cpu::l2_normalize_backward(self, norms, g, eps, o)
+        }))
+    }
+
+    fn embedding_sum(tables: &[&Self], indices: &[&[usize]], hidden: usize) -> Result<Storage> {
+        let n = indices.first().map_or(0, |i| i.len());
+        let slices: Vec<&[f32]> = tables.iter().map(|t| &t[..]).collect();
+        Ok(cpu_kernel_overwrite("embedding_sum", (tables.len() * n * hidden) as u64, n * hidden, |o| {
+            cpu::embedding_sum(&slices, indices, hidden, o)
+        }))
     }
 
     fn max_pool2d(&self, g: &Pool2dGeometry, flops: u64, n_out: usize) -> Result<(Storage, Storage)> {

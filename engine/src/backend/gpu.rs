@@ -4,7 +4,7 @@
 
 use super::{BackendStorage, ConvGrads, MatmulEpilogue};
 use crate::{stats, Result, Storage};
-use graft_kernels::cpu::{Conv2dGeometry, MatmulSpec, Pool2dGeometry};
+use graft_kernels::cpu::{AttentionShape, Conv2dGeometry, MatmulSpec, Pool2dGeometry};
 use graft_kernels::gpu::{self, GpuBuffer, GpuContext, GpuResult};
 use graft_kernels::{AxisSplit, BinaryOp, ReduceOp, UnaryOp};
 use std::sync::Arc;
@@ -220,6 +220,60 @@ impl BackendStorage for GpuBuffer {
             (None, None)
         };
         Ok((dx, dw, db))
+    }
+
+    fn attention(&self, k: &Self, v: &Self, mask: &Self, s: AttentionShape, flops: u64) -> Result<(Storage, Storage)> {
+        stats::record("attention", flops);
+        let (out, probs) = gpu::attention(ctx(self), [self, k, v, mask], s)?;
+        Ok((Storage::Gpu(out), Storage::Gpu(probs)))
+    }
+
+    /// Two kernels (the query pass and the key pass), counted as the CPU's one launch.
+    fn attention_backward(
+        &self,
+        [k, v, mask]: [&Self; 3],
+        probs: &Self,
+        dout: &Self,
+        s: AttentionShape,
+        flops: u64,
+    ) -> Result<[Storage; 3]> {
+        stats::record("attention", flops);
+        let grads = gpu::attention_backward(ctx(self), [self, k, v, mask], probs, dout, s)?;
+        Ok(grads.map(Storage::Gpu))
+    }
+
+    fn masked_mean(&self, mask: &Self, shape: [usize; 3]) -> Result<Storage> {
+        gpu_kernel("masked_mean", 2 * self.len() as u64, || gpu::masked_mean(ctx(self), self, mask, shape))
+    }
+
+    fn masked_mean_backward(&self, g: &Self, shape: [usize; 3]) -> Result<Storage> {
+        let n = shape.iter().product::<usize>() as u64;
+        gpu_kernel("masked_mean", n, || gpu::masked_mean_backward(ctx(self), self, g, shape))
+    }
+
+    fn l2_normalize(&self, len: usize, eps: f32) -> Result<(Storage, Storage)> {
+        stats::record("l2_normalize", 3 * self.len() as u64);
+        let (y, norms) = gpu::l2_normalize(ctx(self), self, len, eps)?;
+        Ok((Storage::Gpu(y), Storage::Gpu(norms)))
+    }
+
+    fn l2_normalize_backward(&self, norms: &Self, g: &Self, eps: f32) -> Result<Storage> {
+        gpu_kernel("l2_normalize", 4 * self.len() as u64, || gpu::l2_normalize_backward(ctx(self), self, norms, g, eps))
+    }
+
+    /// One launch per table, counted as the CPU's one.
+    fn embedding_sum(tables: &[&Self], indices: &[&[usize]], hidden: usize) -> Result<Storage> {
+        let Some(first) = tables.first() else {
+            return Err(crate::Error::BadShape {
+                op: "embedding_sum",
+                shape: vec![],
+                reason: "no tables to sum".into(),
+            });
+        };
+        let n = indices.first().map_or(0, |i| i.len());
+        gpu_kernel("embedding_sum", (tables.len() * n * hidden) as u64, || {
+            gpu::embedding_sum(ctx(first), tables, indices, hidden)
+        })
     }
 
     fn max_pool2d(&self, g: &Pool2dGeometry, flops: u64, _n_out: usize) -> Result<(Storage, Storage)> {

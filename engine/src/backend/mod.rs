@@ -20,7 +20,7 @@ pub(crate) mod frozen_weights;
 mod gpu;
 
 use crate::{Error, HostBuffer, Result, Storage};
-use graft_kernels::cpu::{Conv2dGeometry, MatmulSpec, Pool2dGeometry};
+use graft_kernels::cpu::{AttentionShape, Conv2dGeometry, MatmulSpec, Pool2dGeometry};
 use graft_kernels::{AxisSplit, BinaryOp, ReduceOp, UnaryOp};
 use std::sync::Arc;
 
@@ -95,6 +95,28 @@ pub(crate) trait BackendStorage: Sized {
         flops: u64,
         needs: [bool; 3],
     ) -> Result<ConvGrads>;
+    /// Multi-head attention of queries `self` over keys `k` and values `v` with the key
+    /// `mask`: the context and the softmax weights (kept for the backward).
+    fn attention(&self, k: &Self, v: &Self, mask: &Self, s: AttentionShape, flops: u64) -> Result<(Storage, Storage)>;
+    /// Attention's `[dq, dk, dv]` from the forward's operands, its kept `probs` and `dout`.
+    fn attention_backward(
+        &self,
+        kvm: [&Self; 3],
+        probs: &Self,
+        dout: &Self,
+        s: AttentionShape,
+        flops: u64,
+    ) -> Result<[Storage; 3]>;
+    /// The mean of `self` `[batch, seq, hidden]` over the tokens, weighted by `mask` `[batch, seq]`.
+    fn masked_mean(&self, mask: &Self, shape: [usize; 3]) -> Result<Storage>;
+    /// Its input gradient from the `mask` `self` and the upstream `g` `[batch, hidden]`.
+    fn masked_mean_backward(&self, g: &Self, shape: [usize; 3]) -> Result<Storage>;
+    /// Rows of `len` divided by `max(‖row‖, eps)`: the output and each row's norm.
+    fn l2_normalize(&self, len: usize, eps: f32) -> Result<(Storage, Storage)>;
+    /// Its input gradient from the output `self`, the row `norms` and the upstream `g`.
+    fn l2_normalize_backward(&self, norms: &Self, g: &Self, eps: f32) -> Result<Storage>;
+    /// `[n, hidden]`: the sum over tables of the rows `indices[t]` of `tables[t]`.
+    fn embedding_sum(tables: &[&Self], indices: &[&[usize]], hidden: usize) -> Result<Storage>;
     /// `g ⊙ [y > 0]` from the ReLU's output `self`, counted as the ReLU's backward.
     fn relu_mask(&self, g: &Self) -> Result<Storage>;
     /// Cross-correlation of `self` with `w`, plus a per-channel bias.
@@ -293,6 +315,68 @@ impl Storage {
             flops,
             needs
         ))
+    }
+
+    pub(crate) fn attention(
+        &self,
+        k: &Storage,
+        v: &Storage,
+        mask: &Storage,
+        s: AttentionShape,
+        flops: u64,
+    ) -> Result<(Storage, Storage)> {
+        dispatch!("attention", [self, k, v, mask], |q, k, v, m| q.attention(k, v, m, s, flops))
+    }
+
+    pub(crate) fn attention_backward(
+        &self,
+        [k, v, mask]: [&Storage; 3],
+        probs: &Storage,
+        dout: &Storage,
+        s: AttentionShape,
+        flops: u64,
+    ) -> Result<[Storage; 3]> {
+        dispatch!("attention", [self, k, v, mask, probs, dout], |q, k, v, m, p, g| q.attention_backward(
+            [k, v, m],
+            p,
+            g,
+            s,
+            flops
+        ))
+    }
+
+    pub(crate) fn masked_mean(&self, mask: &Storage, shape: [usize; 3]) -> Result<Storage> {
+        dispatch!("masked_mean", [self, mask], |h, m| h.masked_mean(m, shape))
+    }
+
+    pub(crate) fn masked_mean_backward(&self, g: &Storage, shape: [usize; 3]) -> Result<Storage> {
+        dispatch!("masked_mean", [self, g], |m, g| m.masked_mean_backward(g, shape))
+    }
+
+    pub(crate) fn l2_normalize(&self, len: usize, eps: f32) -> Result<(Storage, Storage)> {
+        dispatch!("l2_normalize", [self], |x| x.l2_normalize(len, eps))
+    }
+
+    pub(crate) fn l2_normalize_backward(&self, norms: &Storage, g: &Storage, eps: f32) -> Result<Storage> {
+        dispatch!("l2_normalize", [self, norms, g], |y, n, g| y.l2_normalize_backward(n, g, eps))
+    }
+
+    /// See [`BackendStorage::embedding_sum`]; every table on one device.
+    pub(crate) fn embedding_sum(tables: &[&Storage], indices: &[&[usize]], hidden: usize) -> Result<Storage> {
+        if let Some(host) = tables.iter().map(|t| t.as_host()).collect::<Option<Vec<_>>>() {
+            return CpuStorage::embedding_sum(&host, indices, hidden);
+        }
+        #[cfg(feature = "gpu")]
+        {
+            let gpu = tables.iter().map(|t| match t {
+                Storage::Gpu(b) => Some(b),
+                Storage::Cpu(_) => None,
+            });
+            if let Some(gpu) = gpu.collect::<Option<Vec<_>>>() {
+                return GpuBuffer::embedding_sum(&gpu, indices, hidden);
+            }
+        }
+        Err(mismatch("embedding_sum", tables))
     }
 
     pub(crate) fn relu_mask(&self, op: &'static str, g: &Storage) -> Result<Storage> {

@@ -3,6 +3,7 @@
 //! [`crate::Storage`] that dispatch to the operands' back end), the backward rule (with its
 //! derivative in a comment) and the op's tests. No op file names a device.
 
+mod attention;
 mod bce;
 mod binary;
 mod conv;
@@ -11,6 +12,7 @@ mod layer_norm;
 mod matmul;
 mod pool;
 mod reduce;
+mod sentence;
 mod shape;
 mod softmax;
 mod unary;

@@ -10,15 +10,19 @@
 //! vector unit the CPU has; `GRAFT_MAX_CPU_ISA=avx2` (or `baseline`) caps that choice, so a
 //! big machine can run and measure a smaller one's code path (see [`MAX_CPU_ISA_VAR`]).
 
+mod attention;
 mod axpby;
 mod bce;
 mod binary;
 mod conv;
 mod copy;
+mod embedding_sum;
 mod exp;
 mod gather;
 mod gemm;
+mod l2_normalize;
 mod layer_norm;
+mod masked_mean;
 mod matmul;
 mod pool;
 mod reduce;
@@ -27,13 +31,17 @@ mod simd;
 mod softmax;
 mod unary;
 
+pub use attention::{attention, attention_backward, AttentionShape};
 pub use axpby::{axpby, axpby_in_place};
 pub use bce::{bce_with_logits, bce_with_logits_backward, bce_with_logits_backward_targets};
 pub use binary::binary;
 pub use conv::{col2im, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, im2col, Conv2dGeometry};
 pub use copy::{strided_add_into, strided_copy};
+pub use embedding_sum::embedding_sum;
 pub use gather::{gather_axis, index_add, index_select, scatter_add_axis};
+pub use l2_normalize::{l2_normalize, l2_normalize_backward};
 pub use layer_norm::{layer_norm, layer_norm_backward_bias, layer_norm_backward_input, layer_norm_backward_weight};
+pub use masked_mean::{masked_mean, masked_mean_backward, MASKED_MEAN_MIN_COUNT};
 pub use matmul::{matmul, matmul_bias, matmul_epilogue, Epilogue, MatmulSpec};
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2dGeometry};
 pub use reduce::{arg_reduce, reduce};

@@ -13,6 +13,7 @@
 //! limit or an argument of the wrong length is a [`GpuError`], and wgpu validation errors are
 //! captured in error scopes and returned as errors too.
 
+mod attention;
 mod bce;
 mod binary;
 mod buffer;
@@ -27,12 +28,14 @@ mod matmul;
 mod pool;
 mod pool2d;
 mod reduce;
+mod sequence;
 mod softmax;
 mod unary;
 
 #[cfg(test)]
 mod tests;
 
+pub use attention::{attention, attention_backward};
 pub use bce::{bce_with_logits, bce_with_logits_backward, bce_with_logits_backward_targets};
 pub use binary::binary;
 pub use buffer::GpuBuffer;
@@ -46,5 +49,6 @@ pub use matmul::{matmul, matmul_into};
 pub use pool::PoolStats;
 pub use pool2d::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
 pub use reduce::{arg_reduce, reduce};
+pub use sequence::{embedding_sum, l2_normalize, l2_normalize_backward, masked_mean, masked_mean_backward};
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 pub use unary::{unary, unary_backward};

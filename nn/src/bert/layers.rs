@@ -99,10 +99,9 @@ impl BertEmbeddings {
             });
         }
         let words = row_indices("bert_embeddings", "id", ids, self.word_embeddings.shape()[0])?;
-        let word = self.word_embeddings.index_select(0, &words)?.reshape(&[batch, seq, hidden])?;
-        let position = self.position_embeddings.narrow(0, 0, seq)?;
-        let token_type = match type_ids {
-            None => self.token_type_embeddings.narrow(0, 0, 1)?,
+        let position_rows: Vec<usize> = (0..batch * seq).map(|i| i % seq).collect();
+        let type_rows = match type_ids {
+            None => vec![0; batch * seq],
             Some(t) => {
                 if t.shape() != ids.shape() {
                     return Err(Error::ShapeMismatch {
@@ -112,11 +111,15 @@ impl BertEmbeddings {
                         hint: "token-type ids must have the token ids' shape".into(),
                     });
                 }
-                let rows = row_indices("bert_embeddings", "token type", t, self.token_type_embeddings.shape()[0])?;
-                self.token_type_embeddings.index_select(0, &rows)?.reshape(&[batch, seq, hidden])?
+                row_indices("bert_embeddings", "token type", t, self.token_type_embeddings.shape()[0])?
             }
         };
-        self.layer_norm.forward(&word.add(&position)?.add(&token_type)?)
+        let sum = Tensor::embedding_sum(&[
+            (&self.word_embeddings, &words),
+            (&self.position_embeddings, &position_rows),
+            (&self.token_type_embeddings, &type_rows),
+        ])?;
+        self.layer_norm.forward(&sum.reshape(&[batch, seq, hidden])?)
     }
 }
 
@@ -215,46 +218,23 @@ impl BertLayer {
         self.query.weight.shape()[0]
     }
 
-    /// `[batch, seq, hidden]` to the same shape. `additive_mask` is `[batch, 1, 1, seq]`, 0 where
-    /// a key may be attended to and a large negative number at padding (see
-    /// [`additive_attention_mask`]); `None` attends everywhere.
-    pub fn forward_masked(&self, x: &Tensor, additive_mask: Option<&Tensor>) -> Result<Tensor> {
-        let [batch, seq, hidden] = *x.shape() else {
+    /// `[batch, seq, hidden]` to the same shape. `mask` `[batch, seq]` says which tokens may be
+    /// attended to (1 = token, 0 = padding, Hugging Face's `attention_mask`); `None` attends
+    /// everywhere.
+    pub fn forward_masked(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        if x.rank() != 3 {
             return Err(Error::BadShape {
                 op: "bert_layer",
                 shape: x.shape().to_vec(),
                 reason: "hidden states are [batch, seq, hidden]".into(),
             });
-        };
-        let dh = hidden / self.heads;
-        // [batch, seq, hidden] → [batch, heads, seq, head_dim]
-        let split = |l: &Linear| -> Result<Tensor> {
-            l.forward(x)?.reshape(&[batch, seq, self.heads, dh])?.permute(&[0, 2, 1, 3])
-        };
-        let (q, k, v) = (split(&self.query)?, split(&self.key)?, split(&self.value)?);
-        let mut scores = q.matmul_t(&k, false, true)?.mul_scalar(1.0 / (dh as f32).sqrt())?;
-        if let Some(mask) = additive_mask {
-            scores = scores.add(mask)?;
         }
-        let context = scores.softmax(-1)?.matmul(&v)?.permute(&[0, 2, 1, 3])?.reshape(&[batch, seq, hidden])?;
+        let (q, k, v) = (self.query.forward(x)?, self.key.forward(x)?, self.value.forward(x)?);
+        let context = q.attention(&k, &v, mask, self.heads)?;
         let attended = self.attention_norm.forward(&self.attention_output.forward(&context)?.add(x)?)?;
         let inner = self.intermediate.forward(&attended)?.gelu()?;
         self.output_norm.forward(&self.output.forward(&inner)?.add(&attended)?)
     }
-}
-
-/// `[batch, seq]` attention mask (1 = token, 0 = padding) as the additive `[batch, 1, 1, seq]`
-/// mask attention scores take: 0 at tokens, −10⁹ at padding (its softmax weight is exactly 0
-/// in f32, as with Hugging Face's `finfo.min`).
-pub fn additive_attention_mask(mask: &Tensor) -> Result<Tensor> {
-    let [batch, seq] = *mask.shape() else {
-        return Err(Error::BadShape {
-            op: "attention_mask",
-            shape: mask.shape().to_vec(),
-            reason: "an attention mask is [batch, seq] of 0 and 1".into(),
-        });
-    };
-    mask.add_scalar(-1.0)?.mul_scalar(1e9)?.reshape(&[batch, 1, 1, seq])
 }
 
 impl Module for BertLayer {
@@ -263,7 +243,7 @@ impl Module for BertLayer {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match unpack("bert_layer", x, self.hidden())? {
             (h, None) => self.forward_masked(&h, None),
-            (h, Some(mask)) => pack(&self.forward_masked(&h, Some(&additive_attention_mask(&mask)?))?, &mask),
+            (h, Some(mask)) => pack(&self.forward_masked(&h, Some(&mask))?, &mask),
         }
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {

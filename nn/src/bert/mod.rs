@@ -24,6 +24,6 @@ mod model;
 mod pooling;
 
 pub use config::BertConfig;
-pub use layers::{additive_attention_mask, BertEmbeddings, BertLayer, BertPooler, L2Normalize, MaskedMeanPool};
+pub use layers::{BertEmbeddings, BertLayer, BertPooler, L2Normalize, MaskedMeanPool};
 pub use model::BertModel;
 pub use pooling::{l2_normalize, masked_mean_pool};

@@ -1,8 +1,6 @@
 //! The whole encoder: embeddings, N encoder layers, an optional pooler.
 
-use super::layers::{
-    additive_attention_mask, prefixed, BertEmbeddings, BertLayer, BertPooler, L2Normalize, MaskedMeanPool,
-};
+use super::layers::{prefixed, BertEmbeddings, BertLayer, BertPooler, L2Normalize, MaskedMeanPool};
 use super::pooling::{l2_normalize, masked_mean_pool};
 use super::BertConfig;
 use crate::layers::Linear;
@@ -92,7 +90,7 @@ impl BertModel {
                 reason: format!("encoder layers {range:?} asked for, but the model has 0..{}", self.layers.len()),
             });
         }
-        let additive = match mask {
+        let mask = match mask {
             None => None,
             Some(m) => {
                 let shape = h.shape();
@@ -104,12 +102,12 @@ impl BertModel {
                         hint: "the attention mask is [batch, seq] of the token ids".into(),
                     });
                 }
-                Some(additive_attention_mask(m)?.to_device(&h.device())?)
+                Some(m.to_device(&h.device())?)
             }
         };
         let mut h = h.clone();
         for layer in &self.layers[range] {
-            h = layer.forward_masked(&h, additive.as_ref())?;
+            h = layer.forward_masked(&h, mask.as_ref())?;
         }
         Ok(h)
     }

@@ -1,0 +1,71 @@
+//! Multi-head attention with a key padding mask and its gradients (twins of `cpu::attention`),
+//! one thread per (batch entry, head, query) forward and in the first backward pass, one per
+//! (batch entry, head, key) in the second.
+
+use super::context::{GpuContext, Shader};
+use super::launch::{check, grid_1d, u32_of};
+use super::{GpuBuffer, GpuResult};
+use crate::cpu::AttentionShape;
+use std::sync::Arc;
+
+const FORWARD: Shader =
+    Shader { name: "attention", source: concat!(include_str!("common.wgsl"), include_str!("attention.wgsl")) };
+const BACKWARD_QUERY: Shader = Shader {
+    name: "attention_backward_query",
+    source: concat!(include_str!("common.wgsl"), include_str!("attention_backward_query.wgsl")),
+};
+const BACKWARD_KEYS: Shader = Shader {
+    name: "attention_backward_keys",
+    source: concat!(include_str!("common.wgsl"), include_str!("attention_backward_keys.wgsl")),
+};
+
+/// The kernels' parameters, refusing sizes past their 32-bit indices.
+fn params(ctx: &Arc<GpuContext>, op: &'static str, s: AttentionShape) -> GpuResult<[u32; 5]> {
+    u32_of(ctx, op, s.probs_len().max(s.numel()))?;
+    let u = |v: usize| u32_of(ctx, op, v);
+    Ok([u(s.batch)?, u(s.seq)?, u(s.heads)?, u(s.head_dim)?, s.scale().to_bits()])
+}
+
+/// `(out, probs)`: the context `[batch, seq, hidden]` and the softmax weights
+/// `[batch, heads, seq, seq]`.
+pub fn attention(
+    ctx: &Arc<GpuContext>,
+    [q, k, v, mask]: [&GpuBuffer; 4],
+    s: AttentionShape,
+) -> GpuResult<(GpuBuffer, GpuBuffer)> {
+    let op = "attention";
+    let n = s.numel();
+    check(ctx, op, &[("q", q, n), ("k", k, n), ("v", v, n), ("mask", mask, s.batch * s.seq)])?;
+    let params = params(ctx, op, s)?;
+    let (out, probs) = (GpuBuffer::uninit(ctx, n)?, GpuBuffer::uninit(ctx, s.probs_len())?);
+    if n > 0 {
+        let buffers = [q.raw(), k.raw(), v.raw(), mask.raw(), out.raw(), probs.raw()];
+        ctx.dispatch(&FORWARD, op, &params, &buffers, grid_1d(ctx, op, s.batch * s.heads * s.seq)?)?;
+    }
+    Ok((out, probs))
+}
+
+/// `[dq, dk, dv]` from the forward's inputs, its `probs` and the upstream `dout`.
+pub fn attention_backward(
+    ctx: &Arc<GpuContext>,
+    [q, k, v, mask]: [&GpuBuffer; 4],
+    probs: &GpuBuffer,
+    dout: &GpuBuffer,
+    s: AttentionShape,
+) -> GpuResult<[GpuBuffer; 3]> {
+    let op = "attention_backward";
+    let n = s.numel();
+    check(ctx, op, &[("q", q, n), ("k", k, n), ("v", v, n), ("mask", mask, s.batch * s.seq)])?;
+    check(ctx, op, &[("probs", probs, s.probs_len()), ("dout", dout, n)])?;
+    let params = params(ctx, op, s)?;
+    let ds = GpuBuffer::uninit(ctx, s.probs_len())?;
+    let [dq, dk, dv] = [GpuBuffer::uninit(ctx, n)?, GpuBuffer::uninit(ctx, n)?, GpuBuffer::uninit(ctx, n)?];
+    if n > 0 {
+        let grid = grid_1d(ctx, op, s.batch * s.heads * s.seq)?;
+        let buffers = [dout.raw(), v.raw(), k.raw(), probs.raw(), ds.raw(), dq.raw()];
+        ctx.dispatch(&BACKWARD_QUERY, "attention_backward_query", &params, &buffers, grid)?;
+        let buffers = [q.raw(), dout.raw(), probs.raw(), ds.raw(), dk.raw(), dv.raw()];
+        ctx.dispatch(&BACKWARD_KEYS, "attention_backward_keys", &params, &buffers, grid)?;
+    }
+    Ok([dq, dk, dv])
+}

@@ -1,0 +1,136 @@
+//! The sentence-encoder kernels (twins of `cpu::masked_mean`, `cpu::l2_normalize` and
+//! `cpu::embedding_sum`): masked mean pooling, row L2 normalisation and the sum of embedding
+//! lookups, with their gradients.
+
+use super::context::{GpuContext, Shader};
+use super::launch::{check, grid_1d, u32_of};
+use super::{GpuBuffer, GpuResult};
+use std::sync::Arc;
+
+const MASKED_MEAN: Shader =
+    Shader { name: "masked_mean", source: concat!(include_str!("common.wgsl"), include_str!("masked_mean.wgsl")) };
+const MASKED_MEAN_BACKWARD: Shader = Shader {
+    name: "masked_mean_backward",
+    source: concat!(include_str!("common.wgsl"), include_str!("masked_mean_backward.wgsl")),
+};
+const L2_NORMALIZE: Shader =
+    Shader { name: "l2_normalize", source: concat!(include_str!("common.wgsl"), include_str!("l2_normalize.wgsl")) };
+const L2_NORMALIZE_BACKWARD: Shader = Shader {
+    name: "l2_normalize_backward",
+    source: concat!(include_str!("common.wgsl"), include_str!("l2_normalize_backward.wgsl")),
+};
+const EMBEDDING_SUM: Shader =
+    Shader { name: "embedding_sum", source: concat!(include_str!("common.wgsl"), include_str!("embedding_sum.wgsl")) };
+
+/// `[batch, seq, hidden]` as kernel parameters.
+fn dims(ctx: &GpuContext, op: &'static str, [b, t, h]: [usize; 3]) -> GpuResult<[u32; 3]> {
+    u32_of(ctx, op, b * t * h)?;
+    Ok([u32_of(ctx, op, b)?, u32_of(ctx, op, t)?, u32_of(ctx, op, h)?])
+}
+
+/// `[batch, hidden]`: the mean of `h` `[batch, seq, hidden]` over the tokens, weighted by `mask`.
+pub fn masked_mean(ctx: &Arc<GpuContext>, h: &GpuBuffer, mask: &GpuBuffer, shape: [usize; 3]) -> GpuResult<GpuBuffer> {
+    let op = "masked_mean";
+    let [b, t, n] = shape;
+    check(ctx, op, &[("h", h, b * t * n), ("mask", mask, b * t)])?;
+    let params = dims(ctx, op, shape)?;
+    let out = GpuBuffer::uninit(ctx, b * n)?;
+    if b * n > 0 {
+        ctx.dispatch(&MASKED_MEAN, op, &params, &[h.raw(), mask.raw(), out.raw()], grid_1d(ctx, op, b * n)?)?;
+    }
+    Ok(out)
+}
+
+/// The input gradient `[batch, seq, hidden]` of [`masked_mean`] from the upstream `g`.
+pub fn masked_mean_backward(
+    ctx: &Arc<GpuContext>,
+    mask: &GpuBuffer,
+    g: &GpuBuffer,
+    shape: [usize; 3],
+) -> GpuResult<GpuBuffer> {
+    let op = "masked_mean_backward";
+    let [b, t, n] = shape;
+    check(ctx, op, &[("mask", mask, b * t), ("g", g, b * n)])?;
+    let params = dims(ctx, op, shape)?;
+    let dh = GpuBuffer::uninit(ctx, b * t * n)?;
+    if b * t * n > 0 {
+        let grid = grid_1d(ctx, op, b * t * n)?;
+        ctx.dispatch(&MASKED_MEAN_BACKWARD, op, &params, &[mask.raw(), g.raw(), dh.raw()], grid)?;
+    }
+    Ok(dh)
+}
+
+/// `(y, norms)`: rows of `len` of `x` divided by `max(‖row‖, eps)`, and each row's norm.
+pub fn l2_normalize(ctx: &Arc<GpuContext>, x: &GpuBuffer, len: usize, eps: f32) -> GpuResult<(GpuBuffer, GpuBuffer)> {
+    let op = "l2_normalize";
+    if len == 0 || !x.len().is_multiple_of(len) {
+        return Err(ctx.error(op, format!("`x` has {} elements, not rows of {len}", x.len())));
+    }
+    let rows = x.len() / len;
+    let (y, norms) = (GpuBuffer::uninit(ctx, x.len())?, GpuBuffer::uninit(ctx, rows)?);
+    if rows > 0 {
+        let params = [u32_of(ctx, op, rows)?, u32_of(ctx, op, len)?, eps.to_bits()];
+        ctx.dispatch(&L2_NORMALIZE, op, &params, &[x.raw(), y.raw(), norms.raw()], grid_1d(ctx, op, rows)?)?;
+    }
+    Ok((y, norms))
+}
+
+/// The input gradient of [`l2_normalize`] from its output `y`, its row `norms` and `g`.
+pub fn l2_normalize_backward(
+    ctx: &Arc<GpuContext>,
+    y: &GpuBuffer,
+    norms: &GpuBuffer,
+    g: &GpuBuffer,
+    eps: f32,
+) -> GpuResult<GpuBuffer> {
+    let op = "l2_normalize_backward";
+    let rows = norms.len();
+    if rows == 0 || !y.len().is_multiple_of(rows) {
+        return Err(ctx.error(op, format!("`y` has {} elements, not {rows} rows", y.len())));
+    }
+    check(ctx, op, &[("g", g, y.len())])?;
+    let dx = GpuBuffer::uninit(ctx, y.len())?;
+    let params = [u32_of(ctx, op, rows)?, u32_of(ctx, op, y.len() / rows)?, eps.to_bits()];
+    let buffers = [y.raw(), norms.raw(), g.raw(), dx.raw()];
+    ctx.dispatch(&L2_NORMALIZE_BACKWARD, op, &params, &buffers, grid_1d(ctx, op, rows)?)?;
+    Ok(dx)
+}
+
+/// `[n, hidden]`: `Σ_t tables[t][indices[t][i]]` for each output row `i`, one launch per table.
+pub fn embedding_sum(
+    ctx: &Arc<GpuContext>,
+    tables: &[&GpuBuffer],
+    indices: &[&[usize]],
+    hidden: usize,
+) -> GpuResult<GpuBuffer> {
+    let op = "embedding_sum";
+    let n = indices.first().map_or(0, |i| i.len());
+    if hidden == 0 || tables.is_empty() || tables.len() != indices.len() || indices.iter().any(|i| i.len() != n) {
+        return Err(ctx.error(op, "one index list of equal length per table, and rows of ≥ 1 feature".to_string()));
+    }
+    let out = GpuBuffer::uninit(ctx, n * hidden)?;
+    if n == 0 {
+        return Ok(out);
+    }
+    let grid = grid_1d(ctx, op, n * hidden)?;
+    for (t, (table, idx)) in tables.iter().zip(indices).enumerate() {
+        let rows = table.len() / hidden;
+        if table.len() != rows * hidden {
+            return Err(ctx.error(op, format!("table {t} has {} elements, not rows of {hidden}", table.len())));
+        }
+        let idx = idx
+            .iter()
+            .map(|&r| {
+                if r < rows {
+                    u32_of(ctx, op, r)
+                } else {
+                    Err(ctx.error(op, format!("row {r} of table {t} is out of range for {rows} rows")))
+                }
+            })
+            .collect::<GpuResult<Vec<u32>>>()?;
+        let idx = GpuBuffer::from_u32(ctx, &idx)?;
+        let params = [u32_of(ctx, op, n)?, u32_of(ctx, op, hidden)?, u32::from(t > 0)];
+        ctx.dispatch(&EMBEDDING_SUM, op, &params, &[table.raw(), idx.raw(), out.raw()], grid)?;
+    }
+    Ok(out)
+}
