@@ -9,12 +9,15 @@
 //! `dv = Pᵀ·dO`, `dP = dO·vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`, `dq = dS·k·s`, `dk = dSᵀ·q·s`.
 //! The softmax weights `P` are kept from the forward, as PyTorch's math path keeps them.
 //!
-//! Every inner loop is an axpy over contiguous floats (a transposed copy of the head's keys or
-//! values makes the score rows axpys too), so it vectorises without reassociating a sum; the
-//! loops are compiled for the widest vector unit the CPU has, chosen once at run time.
+//! The batch entries are spread over the threads; each splits its heads apart in cache
+//! (`[heads, seq, head_dim]`, a few hundred KiB at BERT's sizes, with the score scale folded
+//! into the queries) and runs the products per head through the packed GEMM on its own thread,
+//! so the permuted copies, scores and weights never make a round trip through memory as whole
+//! tensors.
 
 use super::exp::exp_in_place;
-use super::{for_each_piece, worth_splitting, SyncPtr};
+use super::gemm::{gemm_with, Config, Isa, Threads};
+use super::{for_each_piece, worth_splitting, Epilogue, MatmulSpec, SyncPtr};
 
 /// Below this many multiply-adds the batch entries run on the calling thread.
 const PAR_MIN_MADDS: usize = 1 << 16;
@@ -87,7 +90,7 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s: AttentionShap
             mask: &mask[b * s.seq..][..s.seq],
             s,
         };
-        widest(|| forward_batch(&batch, out_b, probs_b));
+        forward_batch(&batch, out_b, probs_b);
     });
 }
 
@@ -129,7 +132,7 @@ pub fn attention_backward(
             s,
         };
         let (probs_b, dout_b) = (&probs[b * probs_len..][..probs_len], &dout[b * per_batch..][..per_batch]);
-        widest(|| backward_batch(&batch, probs_b, dout_b, [&mut *dq_b, &mut *dk_b, &mut *dv_b]));
+        backward_batch(&batch, probs_b, dout_b, [dq_b, dk_b, dv_b]);
     });
 }
 
@@ -142,144 +145,168 @@ struct Batch<'a> {
     s: AttentionShape,
 }
 
-impl Batch<'_> {
-    /// The keys this entry attends to.
-    fn kept(&self) -> Vec<usize> {
-        (0..self.s.seq).filter(|&j| self.mask[j] != 0.0).collect()
+/// One batch entry's `[seq, heads·head_dim]` tensor as `[heads, seq, head_dim]`, times `scale`:
+/// the heads apart, in cache, for the per-head products.
+fn split_heads(x: &[f32], s: AttentionShape, scale: f32) -> Vec<f32> {
+    let (t, dh) = (s.seq, s.head_dim);
+    let mut out = vec![0.0; x.len()];
+    for (j, row) in x.chunks_exact(s.hidden()).enumerate() {
+        for (h, head) in row.chunks_exact(dh).enumerate() {
+            out[(h * t + j) * dh..][..dh].iter_mut().zip(head).for_each(|(o, &v)| *o = v * scale);
+        }
     }
+    out
+}
 
-    /// Head `h` of token `t` of `x` (one of this entry's `[seq, hidden]` tensors).
-    fn head<'x>(&self, x: &'x [f32], t: usize, h: usize) -> &'x [f32] {
-        &x[t * self.s.hidden() + h * self.s.head_dim..][..self.s.head_dim]
-    }
-
-    /// `dst[d·seq + j] = x[j, head h, d] · scale`: head `h` of `x` transposed, so that a score
-    /// row is a sum of axpys over contiguous rows.
-    fn transposed_head(&self, x: &[f32], h: usize, scale: f32, dst: &mut [f32]) {
-        let t = self.s.seq;
-        for j in 0..t {
-            for (d, &v) in self.head(x, j, h).iter().enumerate() {
-                dst[d * t + j] = v * scale;
-            }
+/// The inverse of [`split_heads`] (without a scale): `[heads, seq, head_dim]` into `dst`
+/// `[seq, heads·head_dim]`.
+fn merge_heads(x: &[f32], s: AttentionShape, dst: &mut [f32]) {
+    let (t, dh) = (s.seq, s.head_dim);
+    for (j, row) in dst.chunks_exact_mut(s.hidden()).enumerate() {
+        for (h, head) in row.chunks_exact_mut(dh).enumerate() {
+            head.copy_from_slice(&x[(h * t + j) * dh..][..dh]);
         }
     }
 }
 
-/// Head `h` of token `t` of a `[seq, hidden]` output.
-fn head_mut(x: &mut [f32], s: AttentionShape, t: usize, h: usize) -> &mut [f32] {
-    &mut x[t * s.hidden() + h * s.head_dim..][..s.head_dim]
+/// `out[h] = op(a[h]) · op(b[h])` for every head, `op(a)` `[m, k]` and `op(b)` `[k, n]`: the
+/// packed GEMM on this thread (the batch entries are already spread over the threads).
+fn per_head(a: &[f32], b: &[f32], out: &mut [f32], heads: usize, [m, n, k]: [usize; 3], [ta, tb]: [bool; 2]) {
+    let spec = MatmulSpec {
+        batch: heads,
+        m,
+        n,
+        k,
+        trans_a: ta,
+        trans_b: tb,
+        a_batch_stride: m * k,
+        b_batch_stride: k * n,
+        accumulate: false,
+    };
+    let config = Config { isa: Isa::best(), blocking: None, threads: Threads::Single };
+    gemm_with(a, b, Epilogue::default(), out, spec, config);
 }
 
-/// `y += a · x`.
+/// Lanes of the reductions below: independent partial results, so the loops vectorise (a
+/// single running sum or maximum would be one long dependency chain).
+const LANES: usize = 16;
+
+/// `fold(Σ or max)` of `f(i)` over `0..n` in [`LANES`] partial results.
 #[inline(always)]
-fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += a * x;
+fn lane_fold(n: usize, init: f32, f: impl Fn(usize) -> f32, op: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; LANES];
+    let full = n / LANES * LANES;
+    for i0 in (0..full).step_by(LANES) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a = op(*a, f(i0 + l));
+        }
+    }
+    let tail = (full..n).fold(init, |a, i| op(a, f(i)));
+    acc.into_iter().fold(tail, op)
+}
+
+/// The larger of two floats as one vector instruction computes it (`f32::max`'s NaN rules
+/// cost a compare and blend per element; scores are never NaN unless the inputs are).
+#[inline(always)]
+fn larger(a: f32, b: f32) -> f32 {
+    if b > a {
+        b
+    } else {
+        a
     }
 }
 
-/// `row = Σ_d coeffs[d] · rows_t[d]`, the rows `seq` floats apart in `rows_t`.
+/// Softmax of `row` plus `additive` (0 at attended keys, −∞ at padding): 0 at padding, and all
+/// 0 when every key is padding.
 #[inline(always)]
-fn combine_rows(coeffs: &[f32], rows_t: &[f32], row: &mut [f32]) {
-    row.fill(0.0);
-    for (d, &c) in coeffs.iter().enumerate() {
-        axpy(c, &rows_t[d * row.len()..][..row.len()], row);
-    }
-}
-
-/// Softmax of `row` over the keys whose mask is nonzero, 0 elsewhere (all 0 when none is).
-#[inline(always)]
-fn masked_softmax_in_place(row: &mut [f32], mask: &[f32]) {
-    let max = row.iter().zip(mask).filter(|(_, &m)| m != 0.0).map(|(&r, _)| r).fold(f32::NEG_INFINITY, f32::max);
+fn masked_softmax_in_place(row: &mut [f32], additive: &[f32]) {
+    row.iter_mut().zip(additive).for_each(|(r, &a)| *r += a);
+    let max = lane_fold(row.len(), f32::NEG_INFINITY, |j| row[j], larger);
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
         return;
     }
-    for (r, &m) in row.iter_mut().zip(mask) {
-        *r = if m != 0.0 { *r - max } else { f32::NEG_INFINITY };
-    }
+    row.iter_mut().for_each(|r| *r -= max);
     exp_in_place(row);
-    let inv = 1.0 / row.iter().sum::<f32>();
+    let inv = 1.0 / lane_fold(row.len(), 0.0, |j| row[j], |a, b| a + b);
     row.iter_mut().for_each(|r| *r *= inv);
 }
 
-#[inline(always)]
+/// The key mask as the additive row the scores take.
+fn additive_mask(mask: &[f32]) -> Vec<f32> {
+    mask.iter().map(|&m| if m != 0.0 { 0.0 } else { f32::NEG_INFINITY }).collect()
+}
+
+/// Runs `$body` (which calls `#[inline(always)]` loops) compiled for the widest vector unit
+/// this CPU has within the SIMD cap, each variant a `target_feature` function of its own.
+macro_rules! widest {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) $body
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $body
+                match super::simd::level() {
+                    // SAFETY: `simd::level` never exceeds what this CPU reported.
+                    super::simd::Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above.
+                    super::simd::Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    super::simd::Level::Baseline => {}
+                }
+            }
+            $body
+        }
+    };
+}
+
+widest! {
+    /// [`masked_softmax_in_place`] on every row of `probs` (rows as long as `additive`).
+    fn softmax_rows(probs: &mut [f32], additive: &[f32]) {
+        probs.chunks_exact_mut(additive.len()).for_each(|row| masked_softmax_in_place(row, additive))
+    }
+}
+
+widest! {
+    /// `ds ← P ⊙ (ds − rowsum(P ⊙ ds)) · scale` row by row: the softmax backward from
+    /// `ds = ∂P`, scaled back through the scores' scale.
+    fn softmax_backward_rows(ds: &mut [f32], probs: &[f32], t: usize, scale: f32) {
+        for (d, p) in ds.chunks_exact_mut(t).zip(probs.chunks_exact(t)) {
+            let row_dot = lane_fold(t, 0.0, |j| p[j] * d[j], |a, b| a + b);
+            d.iter_mut().zip(p).for_each(|(d, &p)| *d = p * (*d - row_dot) * scale);
+        }
+    }
+}
+
 fn forward_batch(x: &Batch<'_>, out: &mut [f32], probs: &mut [f32]) {
-    let (s, t) = (x.s, x.s.seq);
-    let kept = x.kept();
-    let mut kt = vec![0.0; s.head_dim * t];
-    for h in 0..s.heads {
-        x.transposed_head(x.k, h, s.scale(), &mut kt);
-        for i in 0..t {
-            let row = &mut probs[(h * t + i) * t..][..t];
-            combine_rows(x.head(x.q, i, h), &kt, row);
-            masked_softmax_in_place(row, x.mask);
-            let o = head_mut(out, s, i, h);
-            o.fill(0.0);
-            for &j in &kept {
-                axpy(row[j], x.head(x.v, j, h), o);
-            }
-        }
-    }
+    let (s, t, dh) = (x.s, x.s.seq, x.s.head_dim);
+    let (q, k, v) = (split_heads(x.q, s, s.scale()), split_heads(x.k, s, 1.0), split_heads(x.v, s, 1.0));
+    per_head(&q, &k, probs, s.heads, [t, t, dh], [false, true]);
+    softmax_rows(probs, &additive_mask(x.mask));
+    let mut context = q;
+    per_head(probs, &v, &mut context, s.heads, [t, dh, t], [false, false]);
+    merge_heads(&context, s, out);
 }
 
-#[inline(always)]
 fn backward_batch(x: &Batch<'_>, probs: &[f32], dout: &[f32], [dq, dk, dv]: [&mut [f32]; 3]) {
-    let (s, t) = (x.s, x.s.seq);
-    let kept = x.kept();
-    dq.fill(0.0);
-    dk.fill(0.0);
-    dv.fill(0.0);
-    let (mut vt, mut ds) = (vec![0.0; s.head_dim * t], vec![0.0; t]);
-    for h in 0..s.heads {
-        x.transposed_head(x.v, h, 1.0, &mut vt);
-        for i in 0..t {
-            let p = &probs[(h * t + i) * t..][..t];
-            let g = x.head(dout, i, h);
-            for &j in &kept {
-                axpy(p[j], g, head_mut(dv, s, j, h));
-            }
-            combine_rows(g, &vt, &mut ds);
-            let row_dot: f32 = p.iter().zip(&ds).map(|(p, d)| p * d).sum();
-            for (d, &p) in ds.iter_mut().zip(p) {
-                *d = p * (*d - row_dot) * s.scale();
-            }
-            let qi = x.head(x.q, i, h);
-            let dqi = head_mut(dq, s, i, h);
-            for &j in &kept {
-                axpy(ds[j], x.head(x.k, j, h), dqi);
-            }
-            for &j in &kept {
-                axpy(ds[j], qi, head_mut(dk, s, j, h));
-            }
-        }
-    }
-}
-
-/// Runs `f` compiled for the widest vector unit this CPU has (within the SIMD cap).
-#[inline(always)]
-fn widest(f: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    match super::simd::level() {
-        // SAFETY: `simd::level` never exceeds what this CPU reported.
-        super::simd::Level::Avx512 => return unsafe { with_avx512(f) },
-        // SAFETY: as above.
-        super::simd::Level::Avx2 => return unsafe { with_avx2(f) },
-        super::simd::Level::Baseline => {}
-    }
-    f()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn with_avx512(f: impl FnOnce()) {
-    f()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn with_avx2(f: impl FnOnce()) {
-    f()
+    let (s, t, dh) = (x.s, x.s.seq, x.s.head_dim);
+    let (q, k, v, g) =
+        (split_heads(x.q, s, 1.0), split_heads(x.k, s, 1.0), split_heads(x.v, s, 1.0), split_heads(dout, s, 1.0));
+    let mut grad = vec![0.0; q.len()];
+    // dv = Pᵀ·dO
+    per_head(probs, &g, &mut grad, s.heads, [t, dh, t], [true, false]);
+    merge_heads(&grad, s, dv);
+    // dS = P ⊙ (dO·vᵀ − rowsum(P ⊙ dO·vᵀ)) · scale
+    let mut ds = vec![0.0; probs.len()];
+    per_head(&g, &v, &mut ds, s.heads, [t, t, dh], [false, true]);
+    softmax_backward_rows(&mut ds, probs, t, s.scale());
+    // dq = dS·k, dk = dSᵀ·q
+    per_head(&ds, &k, &mut grad, s.heads, [t, dh, t], [false, false]);
+    merge_heads(&grad, s, dq);
+    per_head(&ds, &q, &mut grad, s.heads, [t, dh, t], [true, false]);
+    merge_heads(&grad, s, dk);
 }
 
 #[cfg(test)]
