@@ -13,11 +13,11 @@ run() {
     echo "$1 exit $?" >> logs/summary.txt
 }
 : > logs/summary.txt
-for pair in "model_file:65536 state_dict:65536" "spec:4096 idx:65536" "npy:65536 npz:65536"; do
+for pair in "model_file:65536 state_dict:65536" "spec:4096 idx:65536" "npy:65536 npz:65536" "pth:65536"; do
     for t in $pair; do run "${t%%:*}" "${t##*:}" & done
     wait
 done
-for t in model_file state_dict spec idx npy npz; do
+for t in model_file state_dict spec idx npy npz pth; do
     cargo fuzz cmin -O "$t" > "logs/$t.cmin.log" 2>&1
 done
 echo done >> logs/summary.txt

@@ -135,3 +135,28 @@ fn transfer_then_eval_predict_and_inspect_work_together() {
     let text = String::from_utf8_lossy(&inspect.stdout);
     assert!(inspect.status.success() && text.contains("linear(100,2)") && text.contains("7.weight"), "{text}");
 }
+
+#[test]
+fn a_pytorch_pth_state_dict_inspects_and_transfers_with_its_spec() {
+    let file = "nn/tests/data/pth/cnn_zip.pth";
+    let spec = "features=[conv2d(1,4,3,padding=1),batchnorm2d(4),relu,maxpool2d(2)],flatten,classifier=[linear(16,2)]";
+    let inspect = graft(&["inspect", file]);
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+    for part in ["PyTorch zip file, 9 tensors", "features.0", "conv2d(1,4,3)", "classifier.0", "linear(16,2)"] {
+        assert!(text.contains(part), "`{part}` missing from:\n{text}");
+    }
+    let dir = scratch_dir("cli_pth");
+    let out = dir.join("b.safetensors");
+    let mut args = vec!["transfer", "--pretrained", "nn/tests/data/pth/cnn_legacy.pth", "--head", "linear({in},2)"];
+    let train = demo_split("train");
+    args.extend(["--train", &train, "--reuse", "1", "--phase", "epochs=1,lr=0.01", "--out", out.to_str().unwrap()]);
+    let no_spec = graft(&args);
+    assert_one_line_error(&no_spec, &["cnn_legacy.pth", "--pretrained-spec"]);
+    args.extend(["--pretrained-spec", spec]);
+    let run = graft(&args);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(out.exists());
+    let evil = graft(&["inspect", "nn/tests/data/pth/evil_os_system.pth"]);
+    assert_one_line_error(&evil, &["refusing to load `posix.system`"]);
+}

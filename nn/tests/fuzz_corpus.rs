@@ -6,13 +6,14 @@ use std::path::Path;
 
 type Target = fn(&[u8]) -> bool;
 
-const TARGETS: [(&str, Target); 6] = [
+const TARGETS: [(&str, Target); 7] = [
     ("model_file", graft_nn::fuzzing::model_file),
     ("state_dict", graft_nn::fuzzing::state_dict),
     ("spec", graft_nn::fuzzing::spec),
     ("idx", graft_nn::fuzzing::idx),
     ("npy", graft_nn::fuzzing::npy),
     ("npz", graft_nn::fuzzing::npz),
+    ("pth", graft_nn::fuzzing::pth),
 ];
 
 #[test]

@@ -1,5 +1,5 @@
-//! `graft inspect`: what a .safetensors file holds, and its architecture: the stored one of a
-//! graft file, or the layers that a plain state dict's names and shapes show.
+//! `graft inspect`: what a .safetensors or PyTorch .pth file holds, and its architecture: the
+//! stored one of a graft file, or the layers that a plain state dict's names and shapes show.
 
 use super::CliResult;
 use graft::nn::model_file::{inspect, FileSummary, TensorSummary};

@@ -33,10 +33,12 @@ pub struct Cli {
 enum Command {
     /// Runs the transfer-learning demo on the Fashion-MNIST data shipped in data/demo.
     Demo(demo::DemoArgs),
-    /// Lists the tensors (names, dtypes, shapes) of a .safetensors file and its architecture:
-    /// the stored one of a graft file, or the layers a plain state dict's names and shapes show.
+    /// Lists the tensors (names, dtypes, shapes) of a .safetensors or PyTorch .pth file and its
+    /// architecture: the stored one of a graft file, or the layers a plain state dict's names
+    /// and shapes show.
     Inspect {
-        /// A model file (graft, PyTorch or Keras state dict) or a dataset in .safetensors format.
+        /// A model file (graft, PyTorch or Keras state dict; .safetensors, or PyTorch's
+        /// .pth/.pt/.bin) or a dataset in .safetensors format.
         file: PathBuf,
     },
     /// Trains a model given by an architecture spec on a dataset.

@@ -24,7 +24,8 @@ pub struct LayoutArg {
 /// The pretrained model of `transfer` and `sweep`.
 #[derive(Args, Debug)]
 pub struct PretrainedArgs {
-    /// The pretrained model: a graft .safetensors file, or a PyTorch/Keras state dict with
+    /// The pretrained model: a graft .safetensors file, or a PyTorch/Keras state dict
+    /// (.safetensors, or PyTorch's own .pth/.pt/.bin, read without running its pickle) with
     /// --pretrained-spec.
     #[arg(long)]
     pub pretrained: PathBuf,

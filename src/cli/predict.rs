@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// The model (.safetensors).
+    /// The model (.safetensors; a plain state dict, also PyTorch .pth/.pt/.bin, with --spec).
     #[arg(long)]
     model: PathBuf,
     /// Architecture of a plain state_dict file (graft files carry their own).
@@ -32,7 +32,7 @@ pub struct EvalArgs {
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// The model (.safetensors).
+    /// The model (.safetensors; a plain state dict, also PyTorch .pth/.pt/.bin, with --spec).
     #[arg(long)]
     model: PathBuf,
     /// Architecture of a plain state_dict file (graft files carry their own).

@@ -7,6 +7,15 @@
 //! `state_dict` saved with `safetensors.torch.save_file` loads against an architecture given as
 //! a spec string ([`load_model_with_spec`]) or built in code ([`load_state_dict`]).
 //!
+//! # PyTorch files
+//!
+//! The functions that take a state-dict file ([`load_state_dict`], [`load_model_with_spec`],
+//! [`inspect`], [`read_tensors`]) also read PyTorch's own `torch.save(model.state_dict(), path)`
+//! files (`.pth`, `.pt`, `.bin`, zip or legacy layout), told from `.safetensors` by their
+//! first bytes, whatever their name. They are read by a restricted unpickler that runs no
+//! code and refuses any object a state dict does not need (see [`crate::formats::pth`]), then
+//! loaded exactly like a `.safetensors` state dict: strictly, by name, with dtype conversion.
+//!
 //! # Keras files
 //!
 //! A Keras model's weights saved to `.safetensors` (`{v.path: v.numpy() for v in
@@ -72,7 +81,7 @@ mod strict;
 mod summary;
 pub(crate) mod write;
 
-pub use summary::{FileSummary, TensorSummary};
+pub use summary::{FileFormat, FileSummary, TensorSummary};
 
 use crate::module::Module;
 use crate::sequential::Sequential;
@@ -245,8 +254,16 @@ pub fn load_model_with_spec_options(path: impl AsRef<Path>, spec: &str, options:
     Ok(model)
 }
 
-/// Loads the tensors of a `.safetensors` file into `model`, strictly and in the layout
-/// `options` says (see the [module](self)).
+/// Loads the tensors of a state-dict file (`.safetensors`, or a PyTorch `.pth`/`.pt`/`.bin`)
+/// into `model`, strictly and in the layout `options` says (see the [module](self)).
+///
+/// ```no_run
+/// use graft_nn::{load_state_dict, model_file::LoadOptions, parse_spec};
+/// let model = parse_spec("features=[conv2d(1,4,3,padding=1),batchnorm2d(4),relu,maxpool2d(2)],flatten,\
+///                         classifier=[linear(16,2)]", 0)?;
+/// load_state_dict(&model, "cnn.pth", LoadOptions::default())?; // torch.save(model.state_dict(), "cnn.pth")
+/// # Ok::<(), graft_nn::NnError>(())
+/// ```
 pub fn load_state_dict(model: &dyn Module, path: impl AsRef<Path>, options: LoadOptions) -> Result<()> {
     let path = path.as_ref();
     let bytes = read::read_file(path)?;
@@ -261,20 +278,22 @@ pub(crate) fn load_state_dict_ignoring(model: &dyn Module, path: &Path, ignored:
     strict::load_torch_ignoring(model, &file, ignored, &|part| bytes.release(part))
 }
 
-/// [`load_state_dict`] from the bytes of a `.safetensors` file.
+/// [`load_state_dict`] from the bytes of a `.safetensors` or PyTorch `.pth` file.
 pub fn load_state_dict_from_bytes(model: &dyn Module, bytes: &[u8], options: LoadOptions) -> Result<()> {
-    let file = read::parse(bytes, "<safetensors bytes>")?;
+    let label = if crate::formats::is_pth(bytes) { "<pth bytes>" } else { "<safetensors bytes>" };
+    let file = read::parse(bytes, label)?;
     strict::load_into(model, &file, options, &|_| {})
 }
 
-/// Names, dtypes, shapes and metadata of a `.safetensors` file (values are not converted).
+/// Names, dtypes, shapes and metadata of a `.safetensors` or PyTorch `.pth` file (values are
+/// not converted).
 pub fn inspect(path: impl AsRef<Path>) -> Result<FileSummary> {
     let path = path.as_ref();
     let bytes = read::read_file(path)?;
     Ok(FileSummary::of(&read::parse(&bytes, &path.display().to_string())?))
 }
 
-/// Every tensor of a `.safetensors` file converted to f32, in natural name order (for
+/// Every tensor of a `.safetensors` or PyTorch `.pth` file converted to f32, in natural name order (for
 /// reference data and quick looks; models load with [`load_state_dict`]).
 pub fn read_tensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
     let path = path.as_ref();

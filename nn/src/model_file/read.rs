@@ -1,25 +1,34 @@
-//! Reading a `.safetensors` file's header and tensors, with checks and messages that name the file.
+//! Reading a state-dict file's tensors, with checks and messages that name the file: a
+//! `.safetensors` file (header and tensors), or a PyTorch `.pth`/`.pt`/`.bin` file, told apart
+//! by their first bytes (see [`crate::formats::pth`]) and parsed into the same [`ParsedFile`].
 
+use super::summary::FileFormat;
 use crate::formats::half::f16_to_f32;
+use crate::formats::pth::{self, StorageType};
 use crate::{NnError, Result};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Largest header graft reads (the safetensors crate's own limit).
 pub(crate) const MAX_HEADER_BYTES: u64 = 100_000_000;
 
-/// One tensor as stored: dtype, shape and its little-endian bytes.
+/// One tensor as stored: dtype, shape and its little-endian bytes in row-major order
+/// (borrowed from the file, except for `.pth` views that had to be gathered through their
+/// strides and deflated `.pth` entries).
 pub(crate) struct RawTensor<'a> {
     pub dtype: Dtype,
     pub shape: Vec<usize>,
-    pub data: &'a [u8],
+    pub data: Cow<'a, [u8]>,
 }
 
-/// A checked `.safetensors` file.
+/// A checked state-dict file.
 pub(crate) struct ParsedFile<'a> {
     /// How the file is named in messages.
     pub label: String,
+    pub format: FileFormat,
+    /// The `.safetensors` JSON header's size, or a `.pth` file's pickle's.
     pub header_bytes: usize,
     pub metadata: BTreeMap<String, String>,
     pub tensors: BTreeMap<String, RawTensor<'a>>,
@@ -90,8 +99,53 @@ fn damaged(label: &str, what: &str) -> NnError {
     NnError::Model(format!("{label}: {what} — the file is damaged, truncated or not a .safetensors file"))
 }
 
-/// Checks the header and every tensor's extent; nothing is converted yet.
+/// Checks the header (or the `.pth` pickle) and every tensor's extent; nothing is converted
+/// yet. A file starting like a PyTorch file (a zip archive or the legacy pickle magic) is read
+/// as one, anything else as `.safetensors`.
 pub(crate) fn parse<'a>(bytes: &'a [u8], label: &str) -> Result<ParsedFile<'a>> {
+    if pth::is_pth(bytes) {
+        return parse_pth(bytes, label);
+    }
+    parse_safetensors(bytes, label)
+}
+
+/// The safetensors dtype of a PyTorch storage type (every one graft reads has one).
+fn storage_dtype(t: StorageType) -> Dtype {
+    match t {
+        StorageType::F64 => Dtype::F64,
+        StorageType::F32 => Dtype::F32,
+        StorageType::F16 => Dtype::F16,
+        StorageType::BF16 => Dtype::BF16,
+        StorageType::I64 => Dtype::I64,
+        StorageType::I32 => Dtype::I32,
+        StorageType::I16 => Dtype::I16,
+        StorageType::I8 => Dtype::I8,
+        StorageType::U8 => Dtype::U8,
+        StorageType::Bool => Dtype::BOOL,
+    }
+}
+
+fn parse_pth<'a>(bytes: &'a [u8], label: &str) -> Result<ParsedFile<'a>> {
+    let file = pth::parse_tensors(bytes, label)?;
+    let format = match file.layout {
+        pth::Layout::Zip => FileFormat::PthZip,
+        pth::Layout::Legacy => FileFormat::PthLegacy,
+    };
+    let tensors = file
+        .tensors
+        .into_iter()
+        .map(|t| (t.name, RawTensor { dtype: storage_dtype(t.dtype), shape: t.shape, data: t.data }))
+        .collect();
+    Ok(ParsedFile {
+        label: label.to_string(),
+        format,
+        header_bytes: file.pickle_bytes,
+        metadata: BTreeMap::new(),
+        tensors,
+    })
+}
+
+fn parse_safetensors<'a>(bytes: &'a [u8], label: &str) -> Result<ParsedFile<'a>> {
     let Some(len_bytes) = bytes.first_chunk::<8>() else {
         return Err(damaged(label, &format!("only {} bytes long, shorter than the 8-byte header length", bytes.len())));
     };
@@ -133,10 +187,10 @@ pub(crate) fn parse<'a>(bytes: &'a [u8], label: &str) -> Result<ParsedFile<'a>> 
             .zip(start.checked_add(e))
             .and_then(|(s, e)| bytes.get(s..e))
             .ok_or_else(|| damaged(label, &format!("tensor `{name}` points outside the file")))?;
-        tensors.insert(name, RawTensor { dtype: info.dtype, shape: info.shape.clone(), data });
+        tensors.insert(name, RawTensor { dtype: info.dtype, shape: info.shape.clone(), data: Cow::Borrowed(data) });
     }
     let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
-    Ok(ParsedFile { label: label.to_string(), header_bytes, metadata, tensors })
+    Ok(ParsedFile { label: label.to_string(), format: FileFormat::Safetensors, header_bytes, metadata, tensors })
 }
 
 /// The dtype as safetensors spells it (`F32`, `BF16`, `I64`, …).
@@ -172,7 +226,7 @@ impl RawTensor<'_> {
     /// The values widened or narrowed to f32: floats round to nearest, integers and booleans
     /// convert by value (exact up to 2²⁴). FP8 dtypes are refused.
     pub(crate) fn to_f32(&self) -> std::result::Result<Vec<f32>, String> {
-        let d = self.data;
+        let d: &[u8] = &self.data;
         let out = match self.dtype {
             Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
             Dtype::F64 => {

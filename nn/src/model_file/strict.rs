@@ -358,7 +358,7 @@ pub(crate) fn execute(
         let values = src.convert.apply(values, &src.raw.shape);
         let value = Tensor::from_vec(values, target.shape())?.to_device(&target.device())?;
         target.set_data(&value)?;
-        release(src.raw.data);
+        release(&src.raw.data);
     }
     Ok(())
 }

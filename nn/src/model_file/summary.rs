@@ -1,4 +1,4 @@
-//! What `inspect` reports about a `.safetensors` file.
+//! What `inspect` reports about a state-dict file (`.safetensors` or PyTorch `.pth`).
 
 use super::read::{dtype_name, natural_cmp, ParsedFile};
 use std::collections::BTreeMap;
@@ -12,12 +12,35 @@ pub struct TensorSummary {
     pub shape: Vec<usize>,
 }
 
-/// The contents of a `.safetensors` file, without its values.
+/// The kind of file a [`FileSummary`] describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileFormat {
+    /// `.safetensors` (graft's own files, Hugging Face's, `safetensors.torch.save_file`).
+    Safetensors,
+    /// A PyTorch `torch.save` zip archive (PyTorch ≥ 1.6).
+    PthZip,
+    /// A PyTorch `torch.save` file in the legacy layout (`_use_new_zipfile_serialization=False`).
+    PthLegacy,
+}
+
+impl fmt::Display for FileFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileFormat::Safetensors => "safetensors",
+            FileFormat::PthZip => "PyTorch zip",
+            FileFormat::PthLegacy => "PyTorch legacy",
+        })
+    }
+}
+
+/// The contents of a state-dict file, without its values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileSummary {
     /// The file as it was named.
     pub file: String,
-    /// Size of the JSON header in bytes.
+    /// Which format it is in.
+    pub format: FileFormat,
+    /// Size of the JSON header in bytes (of the state-dict pickle for a PyTorch file).
     pub header_bytes: usize,
     /// The header's `__metadata__` (for graft files: `graft.spec`, `graft.format`).
     pub metadata: BTreeMap<String, String>,
@@ -35,6 +58,7 @@ impl FileSummary {
         tensors.sort_by(|a, b| natural_cmp(&a.name, &b.name));
         FileSummary {
             file: file.label.clone(),
+            format: file.format,
             header_bytes: file.header_bytes,
             metadata: file.metadata.clone(),
             tensors,
@@ -72,14 +96,17 @@ impl FileSummary {
 
 impl fmt::Display for FileSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{}: {} tensors, {} values, header {} bytes",
-            self.file,
-            self.tensors.len(),
-            self.num_elements(),
-            self.header_bytes
-        )?;
+        let (n, values) = (self.tensors.len(), self.num_elements());
+        match self.format {
+            FileFormat::Safetensors => {
+                writeln!(f, "{}: {n} tensors, {values} values, header {} bytes", self.file, self.header_bytes)?
+            }
+            pth => writeln!(
+                f,
+                "{}: {pth} file, {n} tensors, {values} values, pickle {} bytes",
+                self.file, self.header_bytes
+            )?,
+        }
         if !self.metadata.is_empty() {
             writeln!(f, "metadata:")?;
             for (k, v) in &self.metadata {
