@@ -404,7 +404,7 @@ fn conv_and_pooling_forward_match_the_cpu() {
     for (xs, ws, stride, padding) in cases {
         let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
         let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
-        let opts = Conv2dOptions { stride, padding };
+        let opts = Conv2dOptions { stride, padding, groups: 1 };
         forward_matches(&dev, &format!("conv2d {xs:?} {ws:?}"), &[x, w], |t| t[0].conv2d(&t[1], opts), PRODUCT);
     }
     for shape in [[2, 2, 5, 5], [1, 3, 9, 7]] {
@@ -539,6 +539,35 @@ fn matmul_and_shape_gradients_match_the_cpu() {
     );
 }
 
+/// `((input, weight, stride, padding), groups)`: MobileNet's depthwise 3×3 at stride 1 and 2,
+/// a channel multiplier of 2, and grouped convolutions with odd sizes.
+type GroupedConvCase = (ConvCase, usize);
+
+const GROUPED_CONV_CASES: [GroupedConvCase; 5] = [
+    (([2, 32, 17, 17], [32, 1, 3, 3], (1, 1), (1, 1)), 32),
+    (([2, 32, 17, 17], [32, 1, 3, 3], (2, 2), (1, 1)), 32),
+    (([2, 3, 7, 5], [6, 1, 3, 3], (2, 2), (1, 1)), 3),
+    (([2, 4, 6, 5], [6, 2, 3, 3], (1, 1), (1, 1)), 2),
+    (([3, 6, 9, 7], [9, 2, 3, 2], (2, 1), (1, 0)), 3),
+];
+
+#[test]
+fn grouped_and_depthwise_conv_match_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(21);
+    for ((xs, ws, stride, padding), groups) in GROUPED_CONV_CASES {
+        let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
+        let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
+        let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
+        let opts = Conv2dOptions { stride, padding, groups };
+        let what = format!("conv2d {xs:?} {ws:?} groups={groups}");
+        let inputs = [x.clone(), w.clone()];
+        forward_matches(&dev, &what, &inputs, |t| t[0].conv2d(&t[1], opts), PRODUCT);
+        let f = |t: &[Tensor]| t[0].conv2d_bias(&t[1], Some(&t[2]), opts);
+        grads_match(&dev, &format!("{what} + bias"), &[x, w, b], f, GRAD);
+    }
+}
+
 #[test]
 fn conv_pool_and_index_gradients_match_the_cpu() {
     let Some(dev) = gpu() else { return };
@@ -546,7 +575,7 @@ fn conv_pool_and_index_gradients_match_the_cpu() {
     for (xs, ws, stride, padding) in CONV_CASES {
         let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
         let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
-        let opts = Conv2dOptions { stride, padding };
+        let opts = Conv2dOptions { stride, padding, groups: 1 };
         grads_match(
             &dev,
             &format!("conv2d {xs:?} {ws:?}"),
@@ -593,7 +622,7 @@ test_device!(
             .unwrap_or_else(|e| panic!("log_softmax + gather: {e}"));
         let cw =
             g(vec![Tensor::randn(&[1, 2, 4, 4], 0.0, 1.0, &mut rng), Tensor::randn(&[2, 2, 3, 3], 0.0, 1.0, &mut rng)]);
-        let conv = Conv2dOptions { stride: (1, 1), padding: (1, 1) };
+        let conv = Conv2dOptions { stride: (1, 1), padding: (1, 1), groups: 1 };
         check_gradients(|t| t[0].conv2d(&t[1], conv), &cw, opts).unwrap_or_else(|e| panic!("conv2d: {e}"));
         let xy =
             g(vec![Tensor::randn(&[3, 4], 0.0, 2.0, &mut rng), Tensor::rand_uniform(&[3, 4], 0.0, 1.0, &mut rng)]);

@@ -460,14 +460,14 @@ proptest! {
         let (h, w) = (kh.saturating_sub(2 * pad.0) + eh, kw.saturating_sub(2 * pad.1) + ew);
         let (xs, ws) = ([n, c, h, w], [o, c, kh, kw]);
         let (x, wt) = (tensor(&xs, seed), tensor(&ws, seed ^ 3));
-        let y = x.conv2d(&wt, Conv2dOptions { stride, padding: pad })
+        let y = x.conv2d(&wt, Conv2dOptions { stride, padding: pad, groups: 1 })
             .map_err(|e| TestCaseError::fail(format!("conv2d {xs:?} * {ws:?} stride {stride:?} pad {pad:?}: {e}")))?;
         let (want_shape, want) = naive_conv(&x.to_vec().unwrap_or_default(), &xs, &wt.to_vec().unwrap_or_default(), &ws, stride, pad);
         prop_assert_eq!(y.shape(), &want_shape[..]);
         close(&y.to_vec().unwrap_or_default(), &want, 0.0)?;
         // Backward runs on the same shapes (zeros included) and gives gradients of the inputs' shapes.
         let (xg, wg) = (x.detach().requires_grad_(true).unwrap_or(x), wt.detach().requires_grad_(true).unwrap_or(wt));
-        let loss = xg.conv2d(&wg, Conv2dOptions { stride, padding: pad }).and_then(|y| y.sum_all());
+        let loss = xg.conv2d(&wg, Conv2dOptions { stride, padding: pad, groups: 1 }).and_then(|y| y.sum_all());
         loss.and_then(|l| l.backward()).map_err(|e| TestCaseError::fail(format!("conv2d backward {xs:?}: {e}")))?;
         prop_assert_eq!(xg.grad().map(|g| g.shape().to_vec()), Some(xs.to_vec()));
         prop_assert_eq!(wg.grad().map(|g| g.shape().to_vec()), Some(ws.to_vec()));

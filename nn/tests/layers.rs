@@ -74,7 +74,11 @@ fn linear_matches_pytorch() {
 fn conv2d_matches_pytorch() {
     check_against_torch("conv", &Conv2d::new(2, 3, 3, 1, 1, &mut rng()), true);
     let w = Tensor::zeros(&[4, 3, 3, 2]);
-    let strided = Conv2d::from_tensors(w, Some(Tensor::zeros(&[4])), Conv2dOptions { stride: (2, 1), padding: (1, 0) });
+    let strided = Conv2d::from_tensors(
+        w,
+        Some(Tensor::zeros(&[4])),
+        Conv2dOptions { stride: (2, 1), padding: (1, 0), groups: 1 },
+    );
     check_against_torch("conv_strided", &strided, true);
 }
 

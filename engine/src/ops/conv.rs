@@ -1,26 +1,48 @@
-//! 2-D convolution (PyTorch layouts: input `[n, c, h, w]`, weight `[o, c, kh, kw]`).
+//! 2-D convolution (PyTorch layouts: input `[n, c, h, w]`, weight `[o, c/groups, kh, kw]`).
 //!
-//! Derivatives: ∂x = col2im(Wᵀ · G) per image; ∂W = Σₙ G · im2col(xₙ)ᵀ.
+//! Derivatives: ∂x = col2im(Wᵀ · G) per image; ∂W = Σₙ G · im2col(xₙ)ᵀ; ∂b = Σ G over images and
+//! positions. With `groups` channel groups each rule holds group by group: output channel `oc`
+//! of group `oc / (o/groups)` reads, and sends gradient to, only that group's `c/groups` input
+//! channels.
 
 use crate::{Error, Result, Tensor};
 use graft_kernels::cpu::Conv2dGeometry;
 
-/// Stride and zero padding of a convolution, per spatial axis `(h, w)`.
+/// Stride and zero padding of a convolution, per spatial axis `(h, w)`, and its channel groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dOptions {
+    /// Step between kernel positions.
     pub stride: (usize, usize),
+    /// Zeros added on each side.
     pub padding: (usize, usize),
+    /// PyTorch's `groups`: the input and output channels are cut into this many groups, and each
+    /// output channel sees only its group's inputs. 1 is a plain convolution; `groups = c` a
+    /// depthwise one (weight `[o, 1, kh, kw]`).
+    pub groups: usize,
 }
 
 impl Default for Conv2dOptions {
     fn default() -> Self {
-        Conv2dOptions { stride: (1, 1), padding: (0, 0) }
+        Conv2dOptions { stride: (1, 1), padding: (0, 0), groups: 1 }
+    }
+}
+
+impl Conv2dOptions {
+    /// Square stride and padding, one group.
+    pub fn square(stride: usize, padding: usize) -> Self {
+        Conv2dOptions { stride: (stride, stride), padding: (padding, padding), groups: 1 }
+    }
+
+    /// The same options with `groups` channel groups.
+    pub fn with_groups(self, groups: usize) -> Self {
+        Conv2dOptions { groups, ..self }
     }
 }
 
 impl Tensor {
-    /// Cross-correlation of `self` (`[n, c, h, w]`) with `weight` (`[o, c, kh, kw]`), as
-    /// PyTorch's `conv2d` without bias (see [`Tensor::conv2d_bias`] for the fused bias).
+    /// Cross-correlation of `self` (`[n, c, h, w]`) with `weight` (`[o, c/groups, kh, kw]`), as
+    /// PyTorch's `conv2d` without bias (see [`Tensor::conv2d_bias`] for the fused bias). `c` and
+    /// `o` must both be multiples of `opts.groups`.
     pub fn conv2d(&self, weight: &Tensor, opts: Conv2dOptions) -> Result<Tensor> {
         self.conv2d_bias(weight, None, opts)
     }
@@ -68,11 +90,9 @@ impl Tensor {
 fn geometry(x: &[usize], w: &[usize], opts: Conv2dOptions) -> Result<Conv2dGeometry> {
     let mismatch = |hint: String| Error::ShapeMismatch { op: "conv2d", lhs: x.to_vec(), rhs: w.to_vec(), hint };
     if x.len() != 4 || w.len() != 4 {
-        return Err(mismatch("input must be [n, c, h, w] and weight [o, c, kh, kw]".into()));
+        return Err(mismatch("input must be [n, c, h, w] and weight [o, c/groups, kh, kw]".into()));
     }
-    if x[1] != w[1] {
-        return Err(mismatch(format!("input has {} channels but the weight expects {}", x[1], w[1])));
-    }
+    check_groups(x, w, opts.groups).map_err(mismatch)?;
     if opts.stride.0 == 0 || opts.stride.1 == 0 {
         return Err(mismatch("stride must be at least 1".into()));
     }
@@ -86,6 +106,7 @@ fn geometry(x: &[usize], w: &[usize], opts: Conv2dOptions) -> Result<Conv2dGeome
         kw: w[3],
         stride: opts.stride,
         padding: opts.padding,
+        groups: opts.groups,
     };
     if g.out_h().is_none() || g.out_w().is_none() {
         return Err(mismatch(format!(
@@ -97,6 +118,34 @@ fn geometry(x: &[usize], w: &[usize], opts: Conv2dOptions) -> Result<Conv2dGeome
         )));
     }
     Ok(g)
+}
+
+/// Why `groups` does not fit input `x` and weight `w` (both 4-D), as a hint saying the fix.
+fn check_groups(x: &[usize], w: &[usize], groups: usize) -> std::result::Result<(), String> {
+    let (c, o) = (x[1], w[0]);
+    if groups == 0 {
+        return Err("groups must be at least 1 (1 is a plain convolution, c a depthwise one)".into());
+    }
+    if groups == 1 {
+        if w[1] != c {
+            return Err(format!("input has {c} channels but the weight expects {}", w[1]));
+        }
+        return Ok(());
+    }
+    if !c.is_multiple_of(groups) || !o.is_multiple_of(groups) {
+        return Err(format!(
+            "groups={groups} must divide both the {c} input channels and the weight's {o} output channels"
+        ));
+    }
+    if w[1] != c / groups {
+        return Err(format!(
+            "with groups={groups} the weight must be [o, c/groups, kh, kw] = [{o}, {}, kh, kw] for {c} input \
+             channels, but its second dimension is {}",
+            c / groups,
+            w[1]
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -115,7 +164,7 @@ mod tests {
         ] {
             let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
             let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
-            let opts = Conv2dOptions { stride, padding };
+            let opts = Conv2dOptions { stride, padding, groups: 1 };
             check_gradients(|t| t[0].conv2d(&t[1], opts), &[x, w], GradCheck::default())
                 .unwrap_or_else(|e| panic!("{xs:?} {ws:?}: {e}"));
         }
@@ -131,7 +180,7 @@ mod tests {
             let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
             let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
             let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
-            let opts = Conv2dOptions { stride, padding };
+            let opts = Conv2dOptions { stride, padding, groups: 1 };
             check_gradients(
                 |t| t[0].conv2d_bias(&t[1], Some(&t[2]), opts),
                 &[x.clone(), w.clone(), b.clone()],
@@ -149,6 +198,73 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("one value per output channel: shape [2]"), "{err}");
+    }
+
+    #[test]
+    fn grouped_and_depthwise_conv2d_pass_the_gradient_check() {
+        let mut rng = Rng::new(9);
+        // (input, weight, stride, padding, groups): depthwise with multipliers 1 and 2, grouped,
+        // odd sizes, strides 1 and 2 with padding 1, and 9 images for a partial image group.
+        for (xs, ws, stride, padding, groups) in [
+            ([2, 3, 5, 7], [3, 1, 3, 3], (1, 1), (1, 1), 3),
+            ([2, 3, 7, 5], [6, 1, 3, 3], (2, 2), (1, 1), 3),
+            ([1, 4, 5, 5], [6, 2, 3, 3], (2, 2), (1, 1), 2),
+            ([9, 4, 5, 3], [6, 2, 3, 2], (1, 2), (1, 0), 2),
+            ([1, 6, 4, 4], [6, 3, 1, 1], (1, 1), (0, 0), 2),
+            ([2, 2, 6, 5], [4, 1, 2, 3], (2, 1), (0, 1), 2),
+        ] {
+            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
+            let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
+            let opts = Conv2dOptions { stride, padding, groups };
+            check_gradients(|t| t[0].conv2d_bias(&t[1], Some(&t[2]), opts), &[x, w, b], GradCheck::default())
+                .unwrap_or_else(|e| panic!("{xs:?} {ws:?} groups={groups}: {e}"));
+        }
+    }
+
+    #[test]
+    fn grouped_conv2d_is_the_concatenation_of_its_groups() {
+        let mut rng = Rng::new(10);
+        let x = Tensor::randn(&[2, 4, 6, 5], 0.0, 1.0, &mut rng);
+        let w = Tensor::randn(&[6, 2, 3, 3], 0.0, 1.0, &mut rng);
+        let opts = Conv2dOptions::square(2, 1);
+        let grouped = x.conv2d(&w, opts.with_groups(2)).unwrap().to_vec().unwrap();
+        let halves: Vec<Vec<f32>> = (0..2)
+            .map(|gi| {
+                let xg = x.narrow(1, 2 * gi, 2).unwrap();
+                let wg = w.narrow(0, 3 * gi, 3).unwrap();
+                xg.conv2d(&wg, opts).unwrap().to_vec().unwrap()
+            })
+            .collect();
+        // Per image: the first group's 3 output planes, then the second's.
+        let plane = grouped.len() / (2 * 6);
+        for (i, &got) in grouped.iter().enumerate() {
+            let (n, oc, q) = (i / (6 * plane), i / plane % 6, i % plane);
+            let want = halves[oc / 3][(n * 3 + oc % 3) * plane + q];
+            assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "[{i}]: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn conv2d_refuses_groups_that_do_not_fit_and_says_the_fix() {
+        let conv = |xs: &[usize], ws: &[usize], groups| {
+            let opts = Conv2dOptions::default().with_groups(groups);
+            Tensor::zeros(xs).conv2d(&Tensor::zeros(ws), opts).unwrap_err().to_string()
+        };
+        let msg = conv(&[1, 4, 5, 5], &[4, 1, 3, 3], 0);
+        assert!(msg.contains("conv2d") && msg.contains("groups must be at least 1"), "{msg}");
+        let msg = conv(&[1, 6, 5, 5], &[6, 2, 3, 3], 4);
+        assert!(msg.contains("[1, 6, 5, 5]") && msg.contains("groups=4 must divide both the 6 input"), "{msg}");
+        let msg = conv(&[1, 4, 5, 5], &[6, 1, 3, 3], 4);
+        assert!(msg.contains("weight's 6 output channels"), "{msg}");
+        let msg = conv(&[1, 4, 5, 5], &[4, 4, 3, 3], 2);
+        assert!(msg.contains("[4, 2, kh, kw]") && msg.contains("second dimension is 4"), "{msg}");
+    }
+
+    #[test]
+    fn conv2d_flops_count_each_output_once_per_input_channel_of_its_group() {
+        let g = super::geometry(&[2, 8, 5, 5], &[16, 2, 3, 3], Conv2dOptions::square(1, 1).with_groups(4)).unwrap();
+        assert_eq!(g.flops(), 2 * 2 * 16 * 5 * 5 * 2 * 3 * 3);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! 2-D convolution by im2col + matmul, with both backward products (twins of `cpu::conv`).
 //!
 //! The whole batch is unfolded at once into `[c*kh*kw, n*oh*ow]` so each product is one matmul;
-//! sums over images therefore run in another order than the CPU's image-by-image loop.
+//! sums over images therefore run in another order than the CPU's image-by-image loop. With
+//! channel groups the unfolded rows of group `gi` are the consecutive block of its channels, and
+//! so are its weight rows and output channels, so the products are one batched matmul with one
+//! batch entry per group (strides instead of copies).
 
 use super::context::{GpuContext, Shader};
 use super::copy::strided_copy;
@@ -15,10 +18,24 @@ const SHADER: Shader = Shader { name: "conv", source: concat!(include_str!("comm
 
 /// Output height and width, or an error when the kernel does not fit the padded input.
 fn out_hw(ctx: &GpuContext, op: &'static str, g: &Conv2dGeometry) -> GpuResult<(usize, usize)> {
+    if let Some(why) = g.groups_error() {
+        return Err(ctx.error(op, format!("{why}: {g:?}")));
+    }
     match (g.out_h(), g.out_w()) {
         (Some(oh), Some(ow)) if g.stride.0 > 0 && g.stride.1 > 0 => Ok((oh, ow)),
         _ => Err(ctx.error(op, format!("the kernel does not fit the padded input (or a stride is 0): {g:?}"))),
     }
+}
+
+/// Rows of the batch's im2col matrix: every channel's `kh·kw` kernel positions.
+fn unfolded_rows(g: &Conv2dGeometry) -> usize {
+    g.c * g.kh * g.kw
+}
+
+/// One product per channel group: `op(A[gi]) · op(B[gi])`, with A's and B's groups `a_len` and
+/// `b_len` floats apart (the output's are contiguous).
+fn per_group(g: &Conv2dGeometry, spec: MatmulSpec, a_len: usize, b_len: usize) -> MatmulSpec {
+    MatmulSpec { batch: g.groups, a_batch_stride: a_len, b_batch_stride: b_len, ..spec }
 }
 
 fn params(ctx: &GpuContext, op: &'static str, g: &Conv2dGeometry, oh: usize, ow: usize) -> GpuResult<Vec<u32>> {
@@ -33,7 +50,7 @@ pub fn im2col(ctx: &Arc<GpuContext>, x: &GpuBuffer, g: &Conv2dGeometry) -> GpuRe
     let op = "im2col";
     check(ctx, op, &[("x", x, g.n * g.c * g.h * g.w)])?;
     let (oh, ow) = out_hw(ctx, op, g)?;
-    let len = g.patch_len() * g.n * oh * ow;
+    let len = unfolded_rows(g) * g.n * oh * ow;
     let cols = GpuBuffer::uninit(ctx, len)?;
     if len > 0 {
         ctx.dispatch(&SHADER, "im2col", &params(ctx, op, g, oh, ow)?, &[x.raw(), cols.raw()], grid_1d(ctx, op, len)?)?;
@@ -46,7 +63,7 @@ pub fn im2col(ctx: &Arc<GpuContext>, x: &GpuBuffer, g: &Conv2dGeometry) -> GpuRe
 pub fn col2im(ctx: &Arc<GpuContext>, cols: &GpuBuffer, g: &Conv2dGeometry) -> GpuResult<GpuBuffer> {
     let op = "col2im";
     let (oh, ow) = out_hw(ctx, op, g)?;
-    check(ctx, op, &[("cols", cols, g.patch_len() * g.n * oh * ow)])?;
+    check(ctx, op, &[("cols", cols, unfolded_rows(g) * g.n * oh * ow)])?;
     let len = g.n * g.c * g.h * g.w;
     let x = GpuBuffer::uninit(ctx, len)?;
     if len > 0 {
@@ -60,8 +77,8 @@ fn dy_by_channel(ctx: &Arc<GpuContext>, dy: &GpuBuffer, g: &Conv2dGeometry, plan
     strided_copy(ctx, dy, 0, &[plane, g.o * plane, 1], &[g.o, g.n, plane])
 }
 
-/// `out[n] = weight · im2col(x[n])`: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output
-/// `[n, o, oh, ow]`.
+/// `out[n] = weight · im2col(x[n])` per channel group: input `[n, c, h, w]`, weight
+/// `[o, c/groups, kh, kw]`, output `[n, o, oh, ow]`.
 pub fn conv2d_forward(
     ctx: &Arc<GpuContext>,
     x: &GpuBuffer,
@@ -70,14 +87,16 @@ pub fn conv2d_forward(
 ) -> GpuResult<GpuBuffer> {
     let op = "conv2d";
     let (oh, ow) = out_hw(ctx, op, g)?;
-    check(ctx, op, &[("weight", weight, g.o * g.patch_len())])?;
+    let (og, patch) = (g.out_per_group(), g.patch_len());
+    check(ctx, op, &[("weight", weight, g.o * patch)])?;
     let plane = oh * ow;
     let cols = im2col(ctx, x, g)?;
-    let by_channel = matmul(ctx, weight, &cols, MatmulSpec::new(g.o, g.n * plane, g.patch_len()))?;
+    let spec = per_group(g, MatmulSpec::new(og, g.n * plane, patch), og * patch, patch * g.n * plane);
+    let by_channel = matmul(ctx, weight, &cols, spec)?;
     strided_copy(ctx, &by_channel, 0, &[plane, g.n * plane, 1], &[g.n, g.o, plane])
 }
 
-/// `dx = col2im(weightᵀ · dy)`.
+/// `dx = col2im(weightᵀ · dy)` per channel group.
 pub fn conv2d_backward_input(
     ctx: &Arc<GpuContext>,
     dy: &GpuBuffer,
@@ -86,15 +105,15 @@ pub fn conv2d_backward_input(
 ) -> GpuResult<GpuBuffer> {
     let op = "conv2d_backward_input";
     let (oh, ow) = out_hw(ctx, op, g)?;
-    let plane = oh * ow;
-    check(ctx, op, &[("dy", dy, g.n * g.o * plane), ("weight", weight, g.o * g.patch_len())])?;
+    let (plane, og, patch) = (oh * ow, g.out_per_group(), g.patch_len());
+    check(ctx, op, &[("dy", dy, g.n * g.o * plane), ("weight", weight, g.o * patch)])?;
     let dy_t = dy_by_channel(ctx, dy, g, plane)?;
-    let spec = MatmulSpec { trans_a: true, ..MatmulSpec::new(g.patch_len(), g.n * plane, g.o) };
-    let cols = matmul(ctx, weight, &dy_t, spec)?;
+    let spec = MatmulSpec { trans_a: true, ..MatmulSpec::new(patch, g.n * plane, og) };
+    let cols = matmul(ctx, weight, &dy_t, per_group(g, spec, og * patch, og * g.n * plane))?;
     col2im(ctx, &cols, g)
 }
 
-/// `dw = Σₙ dy[n] · im2col(x[n])ᵀ`, as one product over all images.
+/// `dw = Σₙ dy[n] · im2col(x[n])ᵀ` per channel group, as one product over all images.
 pub fn conv2d_backward_weight(
     ctx: &Arc<GpuContext>,
     dy: &GpuBuffer,
@@ -103,10 +122,10 @@ pub fn conv2d_backward_weight(
 ) -> GpuResult<GpuBuffer> {
     let op = "conv2d_backward_weight";
     let (oh, ow) = out_hw(ctx, op, g)?;
-    let plane = oh * ow;
+    let (plane, og, patch) = (oh * ow, g.out_per_group(), g.patch_len());
     check(ctx, op, &[("dy", dy, g.n * g.o * plane)])?;
     let cols = im2col(ctx, x, g)?;
     let dy_t = dy_by_channel(ctx, dy, g, plane)?;
-    let spec = MatmulSpec { trans_b: true, ..MatmulSpec::new(g.o, g.patch_len(), g.n * plane) };
-    matmul(ctx, &dy_t, &cols, spec)
+    let spec = MatmulSpec { trans_b: true, ..MatmulSpec::new(og, patch, g.n * plane) };
+    matmul(ctx, &dy_t, &cols, per_group(g, spec, og * g.n * plane, patch * g.n * plane))
 }

@@ -37,6 +37,8 @@ pub enum LayerSpec {
         kernel: (usize, usize),
         stride: (usize, usize),
         padding: (usize, usize),
+        /// Channel groups, dividing both channel counts (`in_channels` is a depthwise layer).
+        groups: usize,
         bias: bool,
         init: Option<Init>,
     },
@@ -103,10 +105,11 @@ const FORMS: &[Form] = &[
     },
     Form {
         name: "conv2d",
-        usage: "conv2d(in,out,k[,stride=s][,padding=p][,bias=false][,init=he_normal]) where k, s, p are `3` or `3x1`",
+        usage: "conv2d(in,out,k[,stride=s][,padding=p][,groups=g][,bias=false][,init=he_normal]) where k, s, p are \
+                `3` or `3x1` and g divides in and out",
         positional: &[&["in", "in_channels"], &["out", "out_channels"], &["k", "kernel_size", "kernel"]],
         required: 3,
-        options: &["stride", "padding", "bias", "init", "kernel_initializer"],
+        options: &["stride", "padding", "groups", "bias", "init", "kernel_initializer"],
     },
     Form {
         name: "maxpool2d",
@@ -375,15 +378,30 @@ pub(crate) fn layer_from_args(spec: &str, word: &str, pos: usize, args: &[Arg]) 
             bias: b.flag("bias", true)?,
             init: b.init()?,
         },
-        "conv2d" => LayerSpec::Conv2d {
-            in_channels: b.size("in")?,
-            out_channels: b.size("out")?,
-            kernel: b.pair("k", 1, (1, 1))?,
-            stride: b.pair("stride", 1, (1, 1))?,
-            padding: b.pair("padding", 0, (0, 0))?,
-            bias: b.flag("bias", true)?,
-            init: b.init()?,
-        },
+        "conv2d" => {
+            let (in_channels, out_channels, groups) = (b.size("in")?, b.size("out")?, b.size_or("groups", 1)?);
+            if !in_channels.is_multiple_of(groups) || !out_channels.is_multiple_of(groups) {
+                let at = b.get("groups").map_or(pos, |a| a.pos);
+                return Err(spec_error(
+                    spec,
+                    at,
+                    &format!(
+                        "conv2d: groups={groups} must divide both in={in_channels} and out={out_channels}; write {}",
+                        form.usage
+                    ),
+                ));
+            }
+            LayerSpec::Conv2d {
+                in_channels,
+                out_channels,
+                kernel: b.pair("k", 1, (1, 1))?,
+                stride: b.pair("stride", 1, (1, 1))?,
+                padding: b.pair("padding", 0, (0, 0))?,
+                groups,
+                bias: b.flag("bias", true)?,
+                init: b.init()?,
+            }
+        }
         "maxpool2d" | "avgpool2d" => {
             let kernel = b.pair("k", 1, (1, 1))?;
             let stride = b.pair("stride", 1, kernel)?;
@@ -473,8 +491,9 @@ impl LayerSpec {
             LayerSpec::Linear { in_features, out_features, bias, .. } => {
                 u(in_features) * u(out_features) + if bias { u(out_features) } else { 0 }
             }
-            LayerSpec::Conv2d { in_channels, out_channels, kernel, bias, .. } => {
-                u(out_channels) * u(in_channels) * u(kernel.0) * u(kernel.1) + if bias { u(out_channels) } else { 0 }
+            LayerSpec::Conv2d { in_channels, out_channels, kernel, groups, bias, .. } => {
+                let per_group = u(in_channels / groups.max(1));
+                u(out_channels) * per_group * u(kernel.0) * u(kernel.1) + if bias { u(out_channels) } else { 0 }
             }
             LayerSpec::BatchNorm { features, .. } => 4 * u(features) + 1,
             LayerSpec::LayerNorm { features, .. } => 2 * u(features),
@@ -495,10 +514,10 @@ impl LayerSpec {
             LayerSpec::Linear { in_features, out_features, bias, init } => {
                 Arc::new(Linear::with_init(in_features, out_features, bias, init.unwrap_or(default_init), rng))
             }
-            LayerSpec::Conv2d { in_channels, out_channels, kernel, stride, padding, bias, init } => {
-                let shape = [out_channels, in_channels, kernel.0, kernel.1];
+            LayerSpec::Conv2d { in_channels, out_channels, kernel, stride, padding, groups, bias, init } => {
+                let shape = [out_channels, in_channels / groups, kernel.0, kernel.1];
                 let init = init.unwrap_or(default_init);
-                Arc::new(Conv2d::with_init(shape, bias, Conv2dOptions { stride, padding }, init, rng))
+                Arc::new(Conv2d::with_init(shape, bias, Conv2dOptions { stride, padding, groups }, init, rng))
             }
             LayerSpec::MaxPool2d(o) => Arc::new(MaxPool2d(o)),
             LayerSpec::AvgPool2d(o) => Arc::new(AvgPool2d(o)),
@@ -550,10 +569,25 @@ mod tests {
                 kernel: (3, 1),
                 stride: (2, 2),
                 padding: (1, 0),
+                groups: 1,
                 bias: false,
                 init: None,
             }
         );
+        assert_eq!(
+            one("conv2d(32,64,3,stride=2,padding=1,groups=32,bias=false)").unwrap(),
+            LayerSpec::Conv2d {
+                in_channels: 32,
+                out_channels: 64,
+                kernel: (3, 3),
+                stride: (2, 2),
+                padding: (1, 1),
+                groups: 32,
+                bias: false,
+                init: None,
+            }
+        );
+        assert_eq!(one("conv2d(32,64,3,groups=32,bias=false)").unwrap().num_elements(), 64 * 9);
         assert_eq!(one("leakyrelu").unwrap(), LayerSpec::LeakyRelu(0.01));
         assert_eq!(one("LeakyReLU(negative_slope=0.2)").unwrap(), LayerSpec::LeakyRelu(0.2));
         assert_eq!(one("maxpool2d(2)").unwrap(), LayerSpec::MaxPool2d(Pool2dOptions::square(2)));
@@ -585,6 +619,8 @@ mod tests {
             ("conv2d(1,2,3,strid=2)", "no option `strid`"),
             ("conv2d(1,2,0)", "whole number in 1..="),
             ("conv2d(1,2,3,stride=0)", "in 1..="),
+            ("conv2d(4,6,3,groups=4)", "groups=4 must divide both in=4 and out=6"),
+            ("conv2d(4,4,3,groups=0)", "whole number in 1..="),
             ("linear(a,2)", "not a whole number"),
             ("linear(-1,2)", "not a whole number"),
             ("dropout(1.0)", "probability"),

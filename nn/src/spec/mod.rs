@@ -14,7 +14,7 @@
 //! | layer | form |
 //! | --- | --- |
 //! | Linear | `linear(in,out[,bias=false][,init=he_normal])` |
-//! | Conv2d | `conv2d(in,out,k[,stride=s][,padding=p][,bias=false][,init=..])`, `k`, `s`, `p` are `3` or `3x1` |
+//! | Conv2d | `conv2d(in,out,k[,stride=s][,padding=p][,groups=g][,bias=false][,init=..])`, `k`, `s`, `p` are `3` or `3x1`; `g` divides `in` and `out` (`groups=in` is depthwise) |
 //! | MaxPool2d / AvgPool2d | `maxpool2d(k[,stride=s][,padding=p])`, `avgpool2d(...)` (stride defaults to `k`) |
 //! | global average pool | `globalavgpool` (`[n,c,h,w] → [n,c]`) |
 //! | activations | `relu`, `leakyrelu` / `leakyrelu(0.2)` (slope 0.01 by default), `sigmoid`, `tanh`, `gelu`, `softmax(dim)` |

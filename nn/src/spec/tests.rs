@@ -57,6 +57,27 @@ fn every_layer_round_trips_through_its_spec() {
 }
 
 #[test]
+fn grouped_and_depthwise_convolutions_round_trip_with_pytorch_weight_shapes() {
+    // A MobileNetV2 inverted residual's layers: expand 1×1, depthwise 3×3 stride 2, project 1×1.
+    let spec = "conv2d(16,96,1,bias=false),batchnorm2d(96),conv2d(96,96,3,stride=2,padding=1,groups=96,bias=false),\
+                batchnorm2d(96),conv2d(96,24,1,bias=false),conv2d(24,48,3x1,padding=1x0,groups=4)";
+    let m = parse_spec(spec, 1).unwrap();
+    assert_eq!(m.spec(), spec);
+    let again = parse_spec(&m.spec(), 2).unwrap();
+    assert_eq!(names_and_shapes(&again), names_and_shapes(&m));
+    let shapes = names_and_shapes(&m);
+    let shape = |name: &str| shapes.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
+    assert_eq!(shape("2.weight"), Some(vec![96, 1, 3, 3]));
+    assert_eq!(shape("5.weight"), Some(vec![48, 6, 3, 1]));
+    assert_eq!(shape("5.bias"), Some(vec![48]));
+    // `groups=1` is the default, so the spec leaves it out.
+    assert_eq!(parse_spec("conv2d(3,8,3,groups=1)", 0).unwrap().spec(), "conv2d(3,8,3)");
+    // The layer runs: 2 images of 16×9×9 come out as 48 channels of 5×5.
+    let x = graft_engine::Tensor::zeros(&[2, 16, 9, 9]);
+    assert_eq!(m.forward(&x).unwrap().shape(), [2, 48, 5, 5]);
+}
+
+#[test]
 fn whitespace_case_and_pytorch_spellings() {
     let m = parse_spec(" Flatten , Linear( 4 , 2 ,bias = False ) ,\n ReLU ", 0).unwrap();
     assert_eq!(m.spec(), "flatten,linear(4,2,bias=false),relu");

@@ -1,7 +1,13 @@
-//! 2-D convolution by im2col + matmul, with both backward products.
+//! 2-D convolution by im2col + matmul, with both backward products, for any number of groups.
 //!
-//! Layouts follow PyTorch: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`.
+//! Layouts follow PyTorch: input `[n, c, h, w]`, weight `[o, c/groups, kh, kw]`, output
+//! `[n, o, oh, ow]`; output channel `oc` belongs to group `oc / (o/groups)` and sees only that
+//! group's `c/groups` input channels. Grouped convolutions run the im2col + GEMM path once per
+//! group on the group's channel slice (one group is today's plain convolution, same code);
+//! depthwise ones (one input channel per group) go to [`depthwise`], which loops over the
+//! kernel taps directly, since a GEMM of depth `kh·kw` per channel would spend its time packing.
 
+mod depthwise;
 mod unfold;
 
 pub use unfold::{col2im, im2col};
@@ -14,25 +20,67 @@ use std::cell::Cell;
 use std::thread::LocalKey;
 use unfold::im2col_strided;
 
-/// Sizes of one convolution. `oh`/`ow` are derived and checked by the caller to be positive.
+/// Sizes of one convolution. `oh`/`ow` are derived and checked by the caller to be positive,
+/// and `groups` (at least 1) divides both `c` and `o` ([`Conv2dGeometry::groups_error`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dGeometry {
+    /// Images.
     pub n: usize,
+    /// Input channels.
     pub c: usize,
+    /// Input height.
     pub h: usize,
+    /// Input width.
     pub w: usize,
+    /// Output channels.
     pub o: usize,
+    /// Kernel height.
     pub kh: usize,
+    /// Kernel width.
     pub kw: usize,
+    /// Step between kernel positions, `(h, w)`.
     pub stride: (usize, usize),
+    /// Zeros added on each side, `(h, w)`.
     pub padding: (usize, usize),
+    /// Channel groups (PyTorch's `groups`): 1 is a plain convolution, `c` a depthwise one.
+    pub groups: usize,
 }
 
 impl Conv2dGeometry {
+    /// Why `groups` does not fit the channel counts, or `None` when it does (at least 1 and
+    /// dividing both `c` and `o`).
+    pub fn groups_error(&self) -> Option<String> {
+        let (c, o, g) = (self.c, self.o, self.groups);
+        if g == 0 {
+            return Some("groups must be at least 1".into());
+        }
+        if !c.is_multiple_of(g) || !o.is_multiple_of(g) {
+            return Some(format!("groups={g} must divide both the {c} input and the {o} output channels"));
+        }
+        None
+    }
+    /// Input channels each group sees: `c / groups`.
+    pub fn in_per_group(&self) -> usize {
+        self.c / self.groups.max(1)
+    }
+    /// Output channels of each group: `o / groups`.
+    pub fn out_per_group(&self) -> usize {
+        self.o / self.groups.max(1)
+    }
+    /// Whether every group sees a single input channel (and there is more than one group):
+    /// the depthwise convolution of MobileNets, with any channel multiplier `o / c`.
+    pub fn is_depthwise(&self) -> bool {
+        self.groups > 1 && self.in_per_group() == 1
+    }
+    /// The geometry of one group alone: `c/groups` input and `o/groups` output channels.
+    pub fn group(&self) -> Conv2dGeometry {
+        Conv2dGeometry { c: self.in_per_group(), o: self.out_per_group(), groups: 1, ..*self }
+    }
     /// Output height, or `None` when the padded input is smaller than the kernel.
     pub fn out_h(&self) -> Option<usize> {
         (self.h + 2 * self.padding.0).checked_sub(self.kh).map(|v| v / self.stride.0 + 1)
     }
+    /// Output width, or `None` when the padded input is narrower than the kernel.
     pub fn out_w(&self) -> Option<usize> {
         (self.w + 2 * self.padding.1).checked_sub(self.kw).map(|v| v / self.stride.1 + 1)
     }
@@ -42,10 +90,12 @@ impl Conv2dGeometry {
     pub(crate) fn ow(&self) -> usize {
         self.out_w().expect("conv2d geometry was validated by the caller")
     }
-    /// Rows of the im2col matrix: `c * kh * kw`.
+    /// What one output value reads, the length of a weight row: `(c/groups) * kh * kw` (the
+    /// rows of one group's im2col matrix).
     pub fn patch_len(&self) -> usize {
-        self.c * self.kh * self.kw
+        self.in_per_group() * self.kh * self.kw
     }
+    /// Floating-point operations of the forward pass: `2·n·o·oh·ow·(c/groups)·kh·kw`.
     pub fn flops(&self) -> u64 {
         2 * (self.n * self.o * self.oh() * self.ow() * self.patch_len()) as u64
     }
@@ -74,16 +124,24 @@ fn with_scratch<T>(slot: &'static LocalKey<Cell<Vec<f32>>>, len: usize, f: impl 
     out
 }
 
-/// `out[n] = weight · im2col(x[n]) (+ bias per output channel)`; images run in parallel. Adding
-/// the bias here, while the image's output is still in cache, saves a separate broadcast pass.
+/// `out[n] = weight · im2col(x[n]) (+ bias per output channel)`, group by group; images run in
+/// parallel. Adding the bias here, while the image's output is still in cache, saves a separate
+/// broadcast pass.
 pub fn conv2d_forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Conv2dGeometry, out: &mut [f32]) {
+    if g.is_depthwise() {
+        return depthwise::forward(x, weight, bias, g, out);
+    }
+    let sub = g.group();
     let (plane, patch) = (g.oh() * g.ow(), g.patch_len());
-    let img = g.c * g.h * g.w;
+    let (img, group_in, group_w) = (g.c * g.h * g.w, sub.c * g.h * g.w, sub.o * patch);
     let parallel = worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS);
     for_each_piece(out, g.o * plane, parallel, &|n, out_n| {
         with_scratch(&COLS, patch * plane, |cols| {
-            im2col(&x[n * img..(n + 1) * img], g, cols);
-            matmul(weight, cols, out_n, MatmulSpec::new(g.o, plane, patch));
+            // One pass with groups = 1: the plain convolution.
+            for (gi, out_g) in out_n.chunks_mut(sub.o * plane).enumerate() {
+                im2col(&x[n * img + gi * group_in..][..group_in], &sub, cols);
+                matmul(&weight[gi * group_w..][..group_w], cols, out_g, MatmulSpec::new(sub.o, plane, patch));
+            }
         });
         if let Some(bias) = bias {
             for (row, &b) in out_n.chunks_mut(plane).zip(bias) {
@@ -93,16 +151,23 @@ pub fn conv2d_forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Conv2
     });
 }
 
-/// `dx[n] = col2im(weightᵀ · dy[n])`.
+/// `dx[n] = col2im(weightᵀ · dy[n])`, group by group.
 pub fn conv2d_backward_input(dy: &[f32], weight: &[f32], g: &Conv2dGeometry, dx: &mut [f32]) {
+    if g.is_depthwise() {
+        return depthwise::backward_input(dy, weight, g, dx);
+    }
+    let sub = g.group();
     let (plane, patch) = (g.oh() * g.ow(), g.patch_len());
-    let img = g.c * g.h * g.w;
+    let (img, group_w) = (g.c * g.h * g.w, sub.o * patch);
     let parallel = worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS);
     for_each_piece(dx, img, parallel, &|n, dx_n| {
         with_scratch(&COLS, patch * plane, |cols| {
-            let spec = MatmulSpec { trans_a: true, ..MatmulSpec::new(patch, plane, g.o) };
-            matmul(weight, &dy[n * g.o * plane..(n + 1) * g.o * plane], cols, spec);
-            col2im(cols, g, dx_n);
+            for (gi, dx_g) in dx_n.chunks_mut(sub.c * g.h * g.w).enumerate() {
+                let spec = MatmulSpec { trans_a: true, ..MatmulSpec::new(patch, plane, sub.o) };
+                let dy_g = &dy[(n * g.o + gi * sub.o) * plane..][..sub.o * plane];
+                matmul(&weight[gi * group_w..][..group_w], dy_g, cols, spec);
+                col2im(cols, &sub, dx_g);
+            }
         });
     });
 }
@@ -111,15 +176,20 @@ pub fn conv2d_backward_input(dy: &[f32], weight: &[f32], g: &Conv2dGeometry, dx:
 /// summation order, and with it the result, is the same on every machine.
 const IMAGES_PER_GROUP: usize = 8;
 
-/// `dw = Σₙ dy[n] · im2col(x[n])ᵀ`, and `db = Σ dy` over images and positions when asked.
+/// `dw = Σₙ dy[n] · im2col(x[n])ᵀ` (per channel group), and `db = Σ dy` over images and
+/// positions when asked.
 ///
 /// Groups of [`IMAGES_PER_GROUP`] images run in parallel: a group lays its images' im2col
 /// matrices side by side and its `dy` planes likewise, so its share of `dw` is one product of
-/// depth `8·oh·ow` rather than eight shallow ones. The groups' partial sums are then added in
-/// group order, which keeps the result deterministic.
+/// depth `8·oh·ow` per channel group rather than eight shallow ones. The image groups' partial
+/// sums are then added in group order, which keeps the result deterministic.
 pub fn conv2d_backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mut [f32], mut db: Option<&mut [f32]>) {
+    if g.is_depthwise() {
+        return depthwise::backward_weight(dy, x, g, dw, db);
+    }
+    let sub = g.group();
     let (plane, patch) = (g.oh() * g.ow(), g.patch_len());
-    let img = g.c * g.h * g.w;
+    let (img, group_in) = (g.c * g.h * g.w, sub.c * g.h * g.w);
     let groups = g.n.div_ceil(IMAGES_PER_GROUP);
     // Per group: its `dw` share (`o × patch`) followed by its `db` share (`o`).
     let share = g.o * patch + g.o;
@@ -141,11 +211,15 @@ pub fn conv2d_backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mu
                     }
                 }
                 with_scratch(&COLS, patch * depth, |cols| {
-                    for (i, n) in images.clone().enumerate() {
-                        im2col_strided(&x[n * img..(n + 1) * img], g, &mut cols[i * plane..], depth);
+                    // One pass with groups = 1: the plain convolution.
+                    for (gi, pw_g) in pw.chunks_mut(sub.o * patch).enumerate() {
+                        for (i, n) in images.clone().enumerate() {
+                            let x_g = &x[n * img + gi * group_in..][..group_in];
+                            im2col_strided(x_g, &sub, &mut cols[i * plane..], depth);
+                        }
+                        let spec = MatmulSpec { trans_b: true, ..MatmulSpec::new(sub.o, patch, depth) };
+                        matmul(&dy_rows[gi * sub.o * depth..][..sub.o * depth], cols, pw_g, spec);
                     }
-                    let spec = MatmulSpec { trans_b: true, ..MatmulSpec::new(g.o, patch, depth) };
-                    matmul(dy_rows, cols, pw, spec);
                 });
             });
         });
@@ -171,7 +245,8 @@ mod tests {
     fn conv_matches_hand_computed_values() {
         // One 3x3 image, one 2x2 kernel of ones, stride 1, no padding: sums of 2x2 windows.
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
-        let g = Conv2dGeometry { n: 1, c: 1, h: 3, w: 3, o: 1, kh: 2, kw: 2, stride: (1, 1), padding: (0, 0) };
+        let g =
+            Conv2dGeometry { n: 1, c: 1, h: 3, w: 3, o: 1, kh: 2, kw: 2, stride: (1, 1), padding: (0, 0), groups: 1 };
         let mut out = vec![0.0; 4];
         conv2d_forward(&x, &[1.0; 4], None, &g, &mut out);
         assert_eq!(out, [12.0, 16.0, 24.0, 28.0]);

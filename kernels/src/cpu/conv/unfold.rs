@@ -62,13 +62,13 @@ fn im2col_general(x: &[f32], g: &Conv2dGeometry, cols: &mut [f32], row_stride: u
 }
 
 /// The input row that output row `oy` reads at kernel row `ki`, or `None` in the padding.
-fn input_row(g: &Conv2dGeometry, oy: usize, ki: usize) -> Option<usize> {
+pub(super) fn input_row(g: &Conv2dGeometry, oy: usize, ki: usize) -> Option<usize> {
     (oy * g.stride.0 + ki).checked_sub(g.padding.0).filter(|&iy| iy < g.h)
 }
 
 /// The output columns `lo..hi` whose kernel column `kj` lands inside the image (the rest read
 /// padding): `0 <= ox·s + kj - p < w`.
-fn valid_columns(g: &Conv2dGeometry, kj: usize, ow: usize) -> (usize, usize) {
+pub(super) fn valid_columns(g: &Conv2dGeometry, kj: usize, ow: usize) -> (usize, usize) {
     let (s, p) = (g.stride.1, g.padding.1);
     let hi = if g.w + p > kj { ((g.w + p - kj - 1) / s + 1).min(ow) } else { 0 };
     let lo = p.saturating_sub(kj).div_ceil(s).min(hi);
@@ -125,7 +125,7 @@ mod tests {
             (2, 4, (1, 3), (3, 1)),
             (5, 5, (1, 1), (2, 2)),
         ] {
-            let g = Conv2dGeometry { n: 1, c: 2, h: 6, w: 7, o: 1, kh, kw, stride, padding };
+            let g = Conv2dGeometry { n: 1, c: 2, h: 6, w: 7, o: 1, kh, kw, stride, padding, groups: 1 };
             let x: Vec<f32> = (0..2 * 6 * 7).map(|v| v as f32 + 1.0).collect();
             let (oh, ow) = (g.oh(), g.ow());
             let mut cols = vec![f32::NAN; g.patch_len() * oh * ow];
@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
         for (kh, kw, stride, padding) in [(3, 2, (2, 1), (1, 0)), (3, 2, (2, 3), (1, 2)), (2, 4, (1, 3), (3, 1))] {
-            let g = Conv2dGeometry { n: 1, c: 2, h: 5, w: 4, o: 1, kh, kw, stride, padding };
+            let g = Conv2dGeometry { n: 1, c: 2, h: 5, w: 4, o: 1, kh, kw, stride, padding, groups: 1 };
             let x: Vec<f32> = (0..40).map(|v| (v as f32 * 0.7).sin()).collect();
             let cols_len = g.patch_len() * g.oh() * g.ow();
             let c: Vec<f32> = (0..cols_len).map(|v| (v as f32 * 0.3).cos()).collect();

@@ -8,11 +8,30 @@ use crate::gpu;
 fn conv2d_and_its_backwards_match_cpu() {
     let Some(ctx) = ctx() else { return };
     let mut rng = Rng::new(9);
+    let g = |n, c, h, w, o, k, stride, padding, groups| Conv2dGeometry {
+        n,
+        c,
+        h,
+        w,
+        o,
+        kh: k,
+        kw: k,
+        stride: (stride, stride),
+        padding: (padding, padding),
+        groups,
+    };
     let geometries = [
-        Conv2dGeometry { n: 1, c: 1, h: 1, w: 1, o: 1, kh: 1, kw: 1, stride: (1, 1), padding: (0, 0) },
-        Conv2dGeometry { n: 2, c: 3, h: 7, w: 5, o: 4, kh: 3, kw: 3, stride: (1, 1), padding: (1, 1) },
-        Conv2dGeometry { n: 3, c: 2, h: 11, w: 13, o: 5, kh: 3, kw: 2, stride: (2, 3), padding: (1, 0) },
-        Conv2dGeometry { n: 1, c: 4, h: 17, w: 17, o: 3, kh: 5, kw: 5, stride: (2, 2), padding: (2, 2) },
+        Conv2dGeometry { n: 1, c: 1, h: 1, w: 1, o: 1, kh: 1, kw: 1, stride: (1, 1), padding: (0, 0), groups: 1 },
+        Conv2dGeometry { n: 2, c: 3, h: 7, w: 5, o: 4, kh: 3, kw: 3, stride: (1, 1), padding: (1, 1), groups: 1 },
+        Conv2dGeometry { n: 3, c: 2, h: 11, w: 13, o: 5, kh: 3, kw: 2, stride: (2, 3), padding: (1, 0), groups: 1 },
+        Conv2dGeometry { n: 1, c: 4, h: 17, w: 17, o: 3, kh: 5, kw: 5, stride: (2, 2), padding: (2, 2), groups: 1 },
+        // Grouped, depthwise (multipliers 1 and 2), MobileNet's 3×3 depthwise at stride 1 and 2.
+        g(2, 4, 7, 5, 6, 3, 1, 1, 2),
+        g(3, 6, 9, 11, 6, 3, 2, 1, 3),
+        g(2, 5, 7, 6, 5, 3, 2, 1, 5),
+        g(1, 3, 5, 9, 6, 2, 1, 0, 3),
+        g(2, 32, 17, 17, 32, 3, 1, 1, 32),
+        g(2, 32, 17, 17, 32, 3, 2, 1, 32),
     ];
     for g in geometries {
         let (oh, ow) = (g.out_h().unwrap(), g.out_w().unwrap());
@@ -34,6 +53,18 @@ fn conv2d_and_its_backwards_match_cpu() {
         cpu::conv2d_backward_weight(&dy, &x, &g, &mut want, None);
         let got = gpu::conv2d_backward_weight(&ctx, &gdy, &gx, &g).unwrap().to_vec().unwrap();
         assert_close(&format!("conv2d dw {g:?}"), &got, &want, 1e-6 * (g.n * oh * ow) as f32 * 4.0, 1e-5);
+    }
+}
+
+#[test]
+fn conv2d_refuses_groups_that_do_not_divide_the_channels() {
+    let Some(ctx) = ctx() else { return };
+    let g = Conv2dGeometry { n: 1, c: 4, h: 3, w: 3, o: 6, kh: 1, kw: 1, stride: (1, 1), padding: (0, 0), groups: 4 };
+    let (x, w) = (upload(&ctx, &[0.0; 36]), upload(&ctx, &[0.0; 6]));
+    for groups in [0, 4] {
+        let bad = Conv2dGeometry { groups, ..g };
+        let err = gpu::conv2d_forward(&ctx, &x, &w, &bad).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("conv2d") && err.contains("groups"), "groups={groups}: {err}");
     }
 }
 

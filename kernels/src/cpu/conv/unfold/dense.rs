@@ -306,7 +306,7 @@ mod tests {
         for (c, h, w, kh, kw) in
             [(2, 6, 7, 3, 3), (1, 28, 28, 3, 3), (3, 5, 40, 2, 5), (2, 9, 19, 1, 1), (1, 4, 4, 4, 4)]
         {
-            let g = Conv2dGeometry { n: 1, c, h, w, o: 1, kh, kw, stride: (1, 1), padding: (0, 0) };
+            let g = Conv2dGeometry { n: 1, c, h, w, o: 1, kh, kw, stride: (1, 1), padding: (0, 0), groups: 1 };
             let x: Vec<f32> = (0..c * h * w).map(|v| (v as f32 * 0.37).sin()).collect();
             let plane = g.oh() * g.ow();
             let row_stride = 3 * plane + 5;
