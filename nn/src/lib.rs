@@ -17,6 +17,7 @@ pub mod model_file;
 mod module;
 pub mod optim;
 mod sequential;
+pub mod side_inputs;
 pub mod spec;
 pub mod text;
 pub mod train;
@@ -29,4 +30,5 @@ pub use model_file::{
 };
 pub use module::{set_requires_grad, Module};
 pub use sequential::Sequential;
+pub use side_inputs::SideInputs;
 pub use spec::{parse_spec, parse_spec_with_init};

@@ -12,6 +12,16 @@ pub trait Module: Send + Sync {
     /// Applies the layer to a batch.
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
 
+    /// [`forward`](Module::forward) inside a chain of layers, with the chain's
+    /// [`SideInputs`](crate::SideInputs) (an attention mask, …): a layer with several inputs
+    /// reads, sets or consumes them here and takes and gives plain activations, so nothing is
+    /// packed between the layers of one [`Sequential`](crate::Sequential). Layers with one
+    /// input keep the default, which ignores them.
+    fn forward_with(&self, x: &Tensor, side: &mut crate::SideInputs) -> Result<Tensor> {
+        let _ = side;
+        self.forward(x)
+    }
+
     /// Learnable tensors by name (weights, biases), in a stable order.
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         Vec::new()

@@ -1,6 +1,7 @@
 //! `Sequential`: layers applied in order, addressable by position or name, sliceable.
 
 use crate::module::Module;
+use crate::SideInputs;
 use graft_engine::{Error, Result, Tensor};
 use std::ops::RangeBounds;
 use std::sync::Arc;
@@ -148,14 +149,23 @@ impl Module for Sequential {
     /// matrix product), and a ReLU followed by a layer that
     /// [commutes with it](Module::commutes_with_relu) (max pooling) runs after that layer, on
     /// its smaller output; both give the same result as running the layers as written.
+    ///
+    /// Side inputs set by a layer (an encoder's attention mask) reach the layers after it
+    /// without copies ([`Module::forward_with`]); if one is still live at the end (a sliced
+    /// encoder without its pooling), it is packed into the output ([`SideInputs::pack`]).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut side = SideInputs::default();
+        let h = self.forward_with(x, &mut side)?;
+        side.pack(h)
+    }
+    fn forward_with(&self, x: &Tensor, side: &mut SideInputs) -> Result<Tensor> {
         let mut h = x.clone();
         let mut i = 0;
         while let Some((_, layer)) = self.layers.get(i) {
             let next = self.layers.get(i + 1).map(|(_, next)| next);
             if let Some(pool) = next.filter(|next| layer.is_relu() && next.commutes_with_relu()) {
                 h = pool
-                    .forward(&h)
+                    .forward_with(&h, side)
                     .and_then(|p| p.relu())
                     .map_err(|e| in_layer(e, &self.name_of(i + 1), pool.as_ref()))?;
                 i += 2;
@@ -164,7 +174,7 @@ impl Module for Sequential {
             let fused = if next.is_some_and(|next| next.is_relu()) { layer.forward_then_relu(&h) } else { None };
             let step = if fused.is_some() { 2 } else { 1 };
             h = fused
-                .unwrap_or_else(|| layer.forward(&h))
+                .unwrap_or_else(|| layer.forward_with(&h, side))
                 .map_err(|e| in_layer(e, &self.name_of(i), layer.as_ref()))?;
             i += step;
         }

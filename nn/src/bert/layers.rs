@@ -5,40 +5,12 @@ use super::BertConfig;
 use crate::layers::embedding::row_indices;
 use crate::layers::{LayerNorm, Linear};
 use crate::module::Module;
+use crate::side_inputs::{SideInputs, ATTENTION_MASK};
 use graft_engine::{Error, Result, Rng, Tensor};
 
 /// `named_parameters` of `module`, each name under `prefix.`.
 pub(super) fn prefixed(prefix: &str, module: &dyn Module) -> Vec<(String, Tensor)> {
     module.named_parameters().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)).collect()
-}
-
-/// Hidden states as the encoder's modules pass them to each other in a
-/// [`Sequential`](crate::Sequential): `[batch, seq, hidden + 1]`, the features followed by the
-/// attention mask (1 = token, 0 = padding) as a last column, so that one tensor carries both
-/// inputs of an encoder layer. Returns `(hidden states, mask)`; an unpacked
-/// `[batch, seq, hidden]` input has no mask (every token attended).
-fn unpack(op: &'static str, x: &Tensor, hidden: usize) -> Result<(Tensor, Option<Tensor>)> {
-    match *x.shape() {
-        [_, _, h] if h == hidden => Ok((x.clone(), None)),
-        [batch, seq, h] if h == hidden + 1 => {
-            let mask = x.narrow(2, hidden, 1)?.reshape(&[batch, seq])?;
-            Ok((x.narrow(2, 0, hidden)?, Some(mask)))
-        }
-        _ => Err(Error::BadShape {
-            op,
-            shape: x.shape().to_vec(),
-            reason: format!(
-                "expected hidden states [batch, seq, {hidden}], or [batch, seq, {}] with the attention mask as \
-                 the last column (what bert_embeddings gives)",
-                hidden + 1
-            ),
-        }),
-    }
-}
-
-/// `h` `[batch, seq, hidden]` with `mask` `[batch, seq]` appended as a last column.
-fn pack(h: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    Tensor::cat(&[h.clone(), mask.unsqueeze(-1)?], 2)
 }
 
 /// Word, position and token-type embeddings, summed and layer-normalised.
@@ -126,9 +98,15 @@ impl BertEmbeddings {
 impl Module for BertEmbeddings {
     /// Token ids with their attention mask, `[batch, 2, seq]` (row 0 the ids, row 1 the mask),
     /// or ids alone `[batch, seq]` (no padding), to packed hidden states
-    /// `[batch, seq, hidden + 1]`: the embeddings with the mask as a last column, which the
-    /// encoder layers and `masked_mean_pool` read.
+    /// `[batch, seq, hidden + 1]`: the embeddings with the mask as a last column (see
+    /// [`SideInputs`]; inside a `Sequential` the mask travels beside them instead).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut side = SideInputs::default();
+        let h = self.forward_with(x, &mut side)?;
+        side.pack(h)
+    }
+    /// The embeddings `[batch, seq, hidden]`, with the attention mask set as a side input.
+    fn forward_with(&self, x: &Tensor, side: &mut SideInputs) -> Result<Tensor> {
         let (ids, mask) = match *x.shape() {
             [_, _] => (x.clone(), Tensor::ones(x.shape()).to_device(&x.device())?),
             [batch, 2, seq] => (x.narrow(1, 0, 1)?.reshape(&[batch, seq])?, x.narrow(1, 1, 1)?.reshape(&[batch, seq])?),
@@ -140,7 +118,8 @@ impl Module for BertEmbeddings {
                 })
             }
         };
-        pack(&self.embed(&ids, None)?, &mask)
+        side.set(ATTENTION_MASK, mask);
+        self.embed(&ids, None)
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![
@@ -241,10 +220,16 @@ impl Module for BertLayer {
     /// Packed hidden states `[batch, seq, hidden + 1]` (the mask as a last column) to packed
     /// ones; plain `[batch, seq, hidden]` attend everywhere and stay plain.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match unpack("bert_layer", x, self.hidden())? {
-            (h, None) => self.forward_masked(&h, None),
-            (h, Some(mask)) => pack(&self.forward_masked(&h, Some(&mask))?, &mask),
-        }
+        let mut side = SideInputs::default();
+        let h = self.forward_with(x, &mut side)?;
+        side.pack(h)
+    }
+    /// Hidden states `[batch, seq, hidden]` (or packed ones, whose mask is then set as the side
+    /// input) to `[batch, seq, hidden]`, attending where the side input's attention mask is 1
+    /// (everywhere without one).
+    fn forward_with(&self, x: &Tensor, side: &mut SideInputs) -> Result<Tensor> {
+        let h = side.unpack("bert_layer", x, self.hidden())?;
+        self.forward_masked(&h, side.get(ATTENTION_MASK))
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
@@ -295,10 +280,25 @@ pub struct MaskedMeanPool;
 
 impl Module for MaskedMeanPool {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let hidden = x.shape().last().copied().unwrap_or(0).saturating_sub(1);
-        match unpack("masked_mean_pool", x, hidden)? {
-            (h, Some(mask)) => super::masked_mean_pool(&h, &mask),
-            (h, None) => super::masked_mean_pool(&h, &Tensor::ones(&h.shape()[..2]).to_device(&h.device())?),
+        self.forward_with(x, &mut SideInputs::default())
+    }
+    /// Consumes the attention mask: the side input inside a chain, else the last column of the
+    /// packed input. The output is per sentence.
+    fn forward_with(&self, x: &Tensor, side: &mut SideInputs) -> Result<Tensor> {
+        let h = match side.get(ATTENTION_MASK) {
+            Some(_) => x.clone(),
+            None => {
+                let features = x.shape().last().copied().unwrap_or(0).saturating_sub(1);
+                side.unpack("masked_mean_pool", x, features)?
+            }
+        };
+        match side.take(ATTENTION_MASK) {
+            Some(mask) => super::masked_mean_pool(&h, &mask),
+            None => Err(Error::BadShape {
+                op: "masked_mean_pool",
+                shape: x.shape().to_vec(),
+                reason: "packed hidden states [batch, seq, hidden + 1] (the mask as the last column)".into(),
+            }),
         }
     }
     fn spec(&self) -> String {
@@ -332,8 +332,13 @@ pub struct BertPooler {
 impl Module for BertPooler {
     /// Hidden states `[batch, seq, hidden]` (or packed, `hidden + 1`) to `[batch, hidden]`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, &mut SideInputs::default())
+    }
+    /// Consumes the attention mask: the output is per sentence.
+    fn forward_with(&self, x: &Tensor, side: &mut SideInputs) -> Result<Tensor> {
         let hidden = self.dense.weight.shape()[1];
-        let (x, _) = unpack("bert_pooler", x, hidden)?;
+        let x = side.unpack("bert_pooler", x, hidden)?;
+        side.take(ATTENTION_MASK);
         let batch = x.shape()[0];
         self.dense.forward(&x.narrow(1, 0, 1)?.reshape(&[batch, hidden])?)?.tanh()
     }
