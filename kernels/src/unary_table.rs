@@ -92,6 +92,16 @@ macro_rules! for_each_unary_op {
                 domain: Real,
                 tol: EXACT,
             }
+            /// `min(max(x, 0), 6)` (MobileNet's activation, PyTorch's `nn.ReLU6`).
+            /// Derivative: 1 inside (0, 6), 0 outside (PyTorch's `hardtanh` gradient).
+            Relu6 => relu6 {
+                cpu: |x| x.clamp(0.0, 6.0),
+                cpu_grad: |x, y| if x > 0.0 && x < 6.0 { 1.0 } else { 0.0 },
+                wgsl: "select(clamp(x, 0.0, 6.0), x, x != x)",
+                wgsl_grad: "select(0.0, 1.0, x > 0.0 && x < 6.0)",
+                domain: Real,
+                tol: EXACT,
+            }
             /// `x` for positive `x`, `slope · x` otherwise (PyTorch's default slope is 0.01).
             /// Derivative: 1 or `slope`.
             LeakyRelu(slope: f32 = 0.1) => leaky_relu {

@@ -13,6 +13,7 @@ pub mod init;
 pub mod layers;
 pub mod loss;
 pub mod metrics;
+pub mod mobilenet;
 pub mod model_file;
 mod module;
 pub mod optim;

@@ -2,9 +2,8 @@
 //! sentence-transformers' all-MiniLM-L6-v2, with sentence-transformers' mean pooling.
 //!
 //! The encoder is composed of engine ops that each have a CPU and a WGSL kernel and a
-//! gradient: batched matmul for attention (`[batch, heads, seq, head_dim]` operands, keys read
-//! transposed in place), softmax over keys with an additive padding mask, erf GELU,
-//! LayerNorm with the config's eps, embedding lookup and sum, masked mean pooling and L2
+//! gradient: the sum of embedding lookups, LayerNorm with the config's eps, linear layers,
+//! multi-head attention with a key padding mask, erf GELU, masked mean pooling and L2
 //! normalisation, so it runs and fine-tunes on either device.
 //!
 //! ```no_run

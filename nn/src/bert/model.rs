@@ -117,7 +117,9 @@ impl BertModel {
     /// `pooling` ([`MaskedMeanPool`]) and `normalize` ([`L2Normalize`]), so each encoder layer is
     /// one layer unit and parameter names stay Hugging Face's. It takes token ids and attention
     /// mask stacked as `[batch, 2, seq]` and gives the sentence embeddings `[batch, hidden]`;
-    /// between its layers the mask travels as a last column of the hidden states. The pooler,
+    /// between its layers the mask travels beside the hidden states as a side input
+    /// ([`SideInputs`](crate::SideInputs)), packed as a last column only where a slice ends
+    /// inside the encoder. The pooler,
     /// which sentence embeddings do not use, is dropped.
     ///
     /// ```no_run

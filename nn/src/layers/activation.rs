@@ -37,6 +37,10 @@ activation!(
     Tanh, "tanh", tanh
 );
 activation!(
+    /// `min(max(x, 0), 6)`, MobileNet's activation (PyTorch's `nn.ReLU6`).
+    Relu6, "relu6", relu6
+);
+activation!(
     /// GELU, exact erf form (PyTorch's default).
     Gelu, "gelu", gelu
 );

@@ -10,7 +10,7 @@ mod layernorm;
 mod linear;
 mod pool;
 
-pub use activation::{Gelu, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use activation::{Gelu, LeakyRelu, Relu, Relu6, Sigmoid, Softmax, Tanh};
 pub use batchnorm::BatchNorm;
 pub use conv::Conv2d;
 pub use dropout::Dropout;

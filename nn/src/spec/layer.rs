@@ -5,8 +5,9 @@ use crate::bert::{BertEmbeddings, BertLayer, L2Normalize, MaskedMeanPool};
 use crate::init::Init;
 use crate::layers::{
     AvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, Flatten, Gelu, GlobalAvgPool, LayerNorm, LeakyRelu, Linear,
-    MaxPool2d, Relu, Sigmoid, Softmax, Tanh,
+    MaxPool2d, Relu, Relu6, Sigmoid, Softmax, Tanh,
 };
+use crate::mobilenet::InvertedResidual;
 use crate::module::Module;
 use crate::Result;
 use graft_engine::{Conv2dOptions, Pool2dOptions, Rng};
@@ -47,6 +48,7 @@ pub enum LayerSpec {
     GlobalAvgPool,
     Flatten,
     Relu,
+    Relu6,
     LeakyRelu(f32),
     Sigmoid,
     Tanh,
@@ -83,6 +85,13 @@ pub enum LayerSpec {
     },
     MaskedMeanPool,
     L2Normalize,
+    /// MobileNetV2's inverted residual block.
+    InvertedResidual {
+        inp: usize,
+        out: usize,
+        stride: usize,
+        expand: usize,
+    },
 }
 
 /// How a layer is written: its name, positional arguments (each with accepted keyword
@@ -128,6 +137,7 @@ const FORMS: &[Form] = &[
     Form { name: "globalavgpool", usage: "globalavgpool", positional: &[], required: 0, options: &[] },
     Form { name: "flatten", usage: "flatten", positional: &[], required: 0, options: &[] },
     Form { name: "relu", usage: "relu", positional: &[], required: 0, options: &[] },
+    Form { name: "relu6", usage: "relu6", positional: &[], required: 0, options: &[] },
     Form {
         name: "leakyrelu",
         usage: "leakyrelu[(slope)] (slope 0.01 by default)",
@@ -196,6 +206,13 @@ const FORMS: &[Form] = &[
     },
     Form { name: "masked_mean_pool", usage: "masked_mean_pool", positional: &[], required: 0, options: &[] },
     Form { name: "l2_normalize", usage: "l2_normalize", positional: &[], required: 0, options: &[] },
+    Form {
+        name: "inverted_residual",
+        usage: "inverted_residual(in,out[,stride=1][,expand=6])",
+        positional: &[&["in", "in_channels"], &["out", "out_channels"]],
+        required: 2,
+        options: &["stride", "expand"],
+    },
 ];
 
 /// The layer names a spec accepts (case-insensitive: `ReLU`, `Conv2d` and `BatchNorm2d` work too).
@@ -424,6 +441,7 @@ pub(crate) fn layer_from_args(spec: &str, word: &str, pos: usize, args: &[Arg]) 
         "globalavgpool" => LayerSpec::GlobalAvgPool,
         "flatten" => LayerSpec::Flatten,
         "relu" => LayerSpec::Relu,
+        "relu6" => LayerSpec::Relu6,
         "sigmoid" => LayerSpec::Sigmoid,
         "tanh" => LayerSpec::Tanh,
         "gelu" => LayerSpec::Gelu,
@@ -469,6 +487,12 @@ pub(crate) fn layer_from_args(spec: &str, word: &str, pos: usize, args: &[Arg]) 
         }
         "masked_mean_pool" => LayerSpec::MaskedMeanPool,
         "l2_normalize" => LayerSpec::L2Normalize,
+        "inverted_residual" => LayerSpec::InvertedResidual {
+            inp: b.size("in")?,
+            out: b.size("out")?,
+            stride: b.size_or("stride", 1)?,
+            expand: b.size_or("expand", 6)?,
+        },
         _ => unreachable!("every form in FORMS is handled above"),
     };
     let n = layer.num_elements();
@@ -498,6 +522,10 @@ impl LayerSpec {
             LayerSpec::BatchNorm { features, .. } => 4 * u(features) + 1,
             LayerSpec::LayerNorm { features, .. } => 2 * u(features),
             LayerSpec::Embedding { num, dim } => u(num) * u(dim),
+            LayerSpec::InvertedResidual { inp, out, expand, .. } => {
+                let h = u(inp) * u(expand);
+                h * u(inp) + 9 * h + h * u(out) + 4 * (2 * h + u(out))
+            }
             LayerSpec::BertEmbeddings { tables: [v, p, t], hidden, .. } => (u(v) + u(p) + u(t) + 2) * u(hidden),
             LayerSpec::BertLayer { hidden, intermediate, .. } => {
                 let (h, i) = (u(hidden), u(intermediate));
@@ -524,6 +552,7 @@ impl LayerSpec {
             LayerSpec::GlobalAvgPool => Arc::new(GlobalAvgPool),
             LayerSpec::Flatten => Arc::new(Flatten),
             LayerSpec::Relu => Arc::new(Relu),
+            LayerSpec::Relu6 => Arc::new(Relu6),
             LayerSpec::LeakyRelu(s) => Arc::new(LeakyRelu(s)),
             LayerSpec::Sigmoid => Arc::new(Sigmoid),
             LayerSpec::Tanh => Arc::new(Tanh),
@@ -543,6 +572,9 @@ impl LayerSpec {
             }
             LayerSpec::MaskedMeanPool => Arc::new(MaskedMeanPool),
             LayerSpec::L2Normalize => Arc::new(L2Normalize),
+            LayerSpec::InvertedResidual { inp, out, stride, expand } => {
+                Arc::new(InvertedResidual::new(inp, out, stride, expand, rng))
+            }
         }
     }
 }
