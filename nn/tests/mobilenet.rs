@@ -85,3 +85,24 @@ fn the_model_is_named_and_specified_as_torchvisions() {
     model.set_training(false);
     assert_eq!(no_grad(|| model.forward(&x)).unwrap().shape(), &[2, 10]);
 }
+
+/// graft's preprocessing (the image demo's) gives the fixture's inputs from the raw Fashion-MNIST
+/// test images, when the Debian package `dataset-fashion-mnist` is installed.
+#[test]
+fn the_preprocessing_reproduces_the_fixtures_inputs() {
+    use graft_nn::data::image::{grey_to_imagenet_rgb, resize_bilinear};
+    use graft_nn::data::{load_idx, LoadOptions};
+    let dir = Path::new("/usr/share/datasets/fashion-mnist");
+    if !dir.is_dir() {
+        eprintln!("skipping: no Fashion-MNIST in {} (apt-get install dataset-fashion-mnist)", dir.display());
+        return;
+    }
+    let test =
+        load_idx(dir.join("t10k-images-idx3-ubyte.gz"), dir.join("t10k-labels-idx1-ubyte.gz"), &LoadOptions::chw())
+            .expect("Fashion-MNIST loads");
+    let grey = test.x().narrow(0, 0, 8).unwrap();
+    let x = grey_to_imagenet_rgb(&resize_bilinear(&grey, 64, 64).unwrap()).unwrap();
+    let want = fixture("inputs.npy");
+    let worst = x.to_vec().unwrap().iter().zip(want.to_vec().unwrap()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-5, "preprocessing differs from PyTorch's by {worst}");
+}

@@ -14,6 +14,7 @@ mod sweep;
 mod text;
 mod train;
 mod transfer;
+mod transfer_report;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use errors::FixFlags;

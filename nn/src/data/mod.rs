@@ -23,6 +23,7 @@
 mod batches;
 mod convert;
 mod dataset;
+pub mod image;
 mod loaders;
 mod options;
 mod safetensors;

@@ -1,7 +1,8 @@
 //! `graft text-transfer --demo`: the baselines and the sweep over unfrozen layers.
 
+use super::super::transfer_report::{accuracy, best_on_validation, curves, Curves, Row, BATCH};
 use super::super::CliResult;
-use super::{accuracy, curves, train, Curves, Row, TextArgs, TextSplit, BATCH};
+use super::{TextArgs, TextSplit};
 use graft::nn::bert::BertConfig;
 use graft::nn::data::Dataset;
 use graft::nn::optim::AdamConfig;
@@ -9,9 +10,7 @@ use graft::nn::spec::parse_spec;
 use graft::nn::text::TfIdf;
 use graft::nn::train::{LossKind, MetricKind};
 use graft::nn::Sequential;
-use graft::transfer::{
-    count_units, sweep, OptimizerSpec, Phase, ScheduleResult, SweepConfig, SweepData, Trainable, TransferError,
-};
+use graft::transfer::{count_units, sweep, OptimizerSpec, SweepConfig, SweepData, TransferError};
 
 /// TF-IDF terms the bag-of-words baseline keeps, and the documents a term must appear in.
 const TFIDF_FEATURES: usize = 5000;
@@ -117,28 +116,4 @@ pub(super) fn run(
         time: best.train_time,
     });
     Ok(())
-}
-
-/// Trains a fresh model from `make` with each of `optimizers` (one phase of `epochs`,
-/// everything trainable) and keeps the one with the best validation accuracy (the first of
-/// equals): its accuracy, the model and its run.
-fn best_on_validation(
-    make: &dyn Fn() -> CliResult<Sequential>,
-    optimizers: &[OptimizerSpec],
-    name: &str,
-    epochs: usize,
-    (train_d, val_d): (&Dataset, &Dataset),
-    seed: u64,
-) -> CliResult<(f32, Sequential, ScheduleResult)> {
-    let mut best: Option<(f32, Sequential, ScheduleResult)> = None;
-    for &optimizer in optimizers {
-        let model = make()?;
-        let phase = Phase { name: name.into(), trainable: Trainable::All, optimizer, epochs };
-        let r = train(&model, vec![phase], train_d, val_d, seed)?;
-        let val = accuracy(&model, val_d)?;
-        if best.as_ref().is_none_or(|(v, ..)| val > *v) {
-            best = Some((val, model, r));
-        }
-    }
-    Ok(best.ok_or("no learning rate to try")?)
 }

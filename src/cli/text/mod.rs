@@ -9,8 +9,8 @@
 
 mod demo;
 
-use super::progress::Bar;
 use super::svg::write_curves;
+use super::transfer_report::{accuracy, curves, train, Row, BATCH};
 use super::{model, CliResult, DeviceChoice};
 use clap::Args;
 use graft::engine::Tensor;
@@ -18,15 +18,11 @@ use graft::nn::bert::BertModel;
 use graft::nn::data::text::{load_spam_assassin, split_examples, TextExample};
 use graft::nn::data::{Dataset, Targets};
 use graft::nn::text::{encodings_to_tensors, WordPiece};
-use graft::nn::train::{evaluate, EpochRecord, LossKind, MetricKind};
-use graft::nn::{save_model, Module, Sequential};
-use graft::transfer::{
-    cache_features_reporting, clone_model, graft_head, run_schedule, OptimizerSpec, Phase, Schedule, ScheduleResult,
-    Trainable,
-};
+use graft::nn::{save_model, Sequential};
+use graft::transfer::{cache_features_reporting, clone_model, graft_head, OptimizerSpec, Phase, Trainable};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct TextArgs {
@@ -81,16 +77,6 @@ pub(super) struct TextSplit {
     pub data: Dataset,
 }
 
-/// One row of the results table.
-pub(super) struct Row {
-    pub name: String,
-    pub val: f32,
-    pub test: f32,
-    pub time: Duration,
-}
-
-pub(super) const BATCH: usize = 32;
-
 fn tokenize(tok: &WordPiece, examples: Vec<TextExample>, max_len: usize) -> CliResult<TextSplit> {
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let encodings = tok.encode_batch(&texts, max_len).map_err(|e| match e {
@@ -121,40 +107,6 @@ fn embed(encoder: &Sequential, data: &Dataset, label: &str) -> CliResult<Dataset
     let features = cache_features_reporting(encoder, data, BATCH, &mut |n| bar.inc(n as u64));
     bar.finish_and_clear();
     Ok(features?)
-}
-
-pub(super) fn schedule(phases: Vec<Phase>, seed: u64) -> Schedule {
-    Schedule {
-        phases,
-        batch_size: BATCH,
-        loss: LossKind::CrossEntropy,
-        metric: MetricKind::Accuracy,
-        seed,
-        feature_cache: true,
-    }
-}
-
-pub(super) fn accuracy(model: &dyn Module, data: &Dataset) -> CliResult<f32> {
-    Ok(evaluate(model, data, 256, LossKind::CrossEntropy, MetricKind::Accuracy)?.metric.unwrap_or(0.0))
-}
-
-/// Learning curves by phase, as `write_curves` draws them.
-pub(super) type Curves = Vec<(String, Vec<EpochRecord>)>;
-
-pub(super) fn curves(r: &ScheduleResult) -> Curves {
-    r.phases.iter().map(|p| (p.name.clone(), p.history.epochs.clone())).collect()
-}
-
-/// Runs `phases` on `model` with a quiet progress bar per phase.
-pub(super) fn train(
-    model: &Sequential,
-    phases: Vec<Phase>,
-    train: &Dataset,
-    val: &Dataset,
-    seed: u64,
-) -> CliResult<ScheduleResult> {
-    let mut bars: Vec<Bar> = phases.iter().map(|p| Bar::quiet(&p.name)).collect();
-    Ok(run_schedule(model, &schedule(phases, seed), train, Some(val), &mut |p| bars[p.phase].update(&p.event))?)
 }
 
 pub fn run(a: TextArgs) -> CliResult<()> {

@@ -1,0 +1,79 @@
+//! What the transfer commands (`text-transfer`, `image-transfer`) share: the results table's
+//! rows, training phases with a quiet progress bar, accuracy, learning curves, and the
+//! baselines' learning-rate choice on validation.
+
+use super::progress::Bar;
+use super::CliResult;
+use graft::nn::data::Dataset;
+use graft::nn::train::{evaluate, EpochRecord, LossKind, MetricKind};
+use graft::nn::{Module, Sequential};
+use graft::transfer::{run_schedule, OptimizerSpec, Phase, Schedule, ScheduleResult, Trainable};
+use std::time::Duration;
+
+/// One row of the results table.
+pub(crate) struct Row {
+    pub name: String,
+    pub val: f32,
+    pub test: f32,
+    pub time: Duration,
+}
+
+pub(crate) const BATCH: usize = 32;
+
+pub(crate) fn schedule(phases: Vec<Phase>, seed: u64) -> Schedule {
+    Schedule {
+        phases,
+        batch_size: BATCH,
+        loss: LossKind::CrossEntropy,
+        metric: MetricKind::Accuracy,
+        seed,
+        feature_cache: true,
+    }
+}
+
+pub(crate) fn accuracy(model: &dyn Module, data: &Dataset) -> CliResult<f32> {
+    Ok(evaluate(model, data, 256, LossKind::CrossEntropy, MetricKind::Accuracy)?.metric.unwrap_or(0.0))
+}
+
+/// Learning curves by phase, as `write_curves` draws them.
+pub(crate) type Curves = Vec<(String, Vec<EpochRecord>)>;
+
+pub(crate) fn curves(r: &ScheduleResult) -> Curves {
+    r.phases.iter().map(|p| (p.name.clone(), p.history.epochs.clone())).collect()
+}
+
+/// Runs `phases` on `model` with a quiet progress bar per phase.
+pub(crate) fn train(
+    model: &Sequential,
+    phases: Vec<Phase>,
+    train: &Dataset,
+    val: &Dataset,
+    seed: u64,
+) -> CliResult<ScheduleResult> {
+    let mut bars: Vec<Bar> = phases.iter().map(|p| Bar::quiet(&p.name)).collect();
+    Ok(run_schedule(model, &schedule(phases, seed), train, Some(val), &mut |p| bars[p.phase].update(&p.event))?)
+}
+
+/// Trains a fresh model from `make` with each of `optimizers` (one phase of `epochs`,
+/// everything trainable) and keeps the one with the best validation accuracy (the first of
+/// equals): its accuracy, the model and its run.
+pub(crate) fn best_on_validation(
+    make: &dyn Fn() -> CliResult<Sequential>,
+    optimizers: &[OptimizerSpec],
+    name: &str,
+    epochs: usize,
+    (train_d, val_d): (&Dataset, &Dataset),
+    seed: u64,
+) -> CliResult<(f32, Sequential, ScheduleResult)> {
+    let mut best: Option<(f32, Sequential, ScheduleResult)> = None;
+    for &optimizer in optimizers {
+        let model = make()?;
+        let phase = Phase { name: name.into(), trainable: Trainable::All, optimizer, epochs };
+        let r = train(&model, vec![phase], train_d, val_d, seed)?;
+        let val = accuracy(&model, val_d)?;
+        if best.as_ref().is_none_or(|(v, ..)| val > *v) {
+            best = Some((val, model, r));
+        }
+    }
+    Ok(best.ok_or("no learning rate to try")?)
+}
