@@ -81,6 +81,10 @@ fn the_model_is_named_and_specified_as_torchvisions() {
     let rebuilt = graft_nn::parse_spec(&model.spec(), 1).expect("the spec parses back");
     let shapes = |m: &dyn Module| m.state_dict().into_iter().map(|(n, t)| (n, t.shape().to_vec())).collect::<Vec<_>>();
     assert_eq!(shapes(&rebuilt), shapes(&model));
+    // The spec's size bound counts exactly what the model holds (graft files are checked by it).
+    let spec = graft_nn::spec::Spec::parse(&model.spec()).expect("parses");
+    let held: usize = model.state_dict().iter().map(|(_, t)| t.numel()).sum();
+    assert_eq!(spec.num_elements() as usize, held);
     let x = Tensor::zeros(&[2, 3, 64, 64]);
     model.set_training(false);
     assert_eq!(no_grad(|| model.forward(&x)).unwrap().shape(), &[2, 10]);

@@ -4,6 +4,7 @@ mod checkpoint;
 mod data;
 mod demo;
 mod errors;
+mod image;
 mod inspect;
 mod model;
 mod phases;
@@ -52,6 +53,10 @@ enum Command {
     /// frozen embeddings and a new head, then the top layer(s) fine-tuned; --demo adds
     /// baselines and a sweep over unfrozen layers.
     TextTransfer(text::TextArgs),
+    /// Reuses torchvision's ImageNet MobileNetV2 (a PyTorch .pth) for Fashion-MNIST: frozen
+    /// pooled features and a new head, then the top block(s) fine-tuned; --demo adds baselines
+    /// and a sweep over unfrozen blocks.
+    ImageTransfer(image::ImageArgs),
     /// Evaluates a model on a labelled dataset (loss and accuracy).
     Eval(predict::EvalArgs),
     /// Writes a model's outputs for a dataset as a .npy file.
@@ -172,6 +177,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Transfer(a) => (transfer::run(a), FixFlags::TRANSFER),
         Command::Sweep(a) => (sweep::run(a), FixFlags::TRANSFER),
         Command::TextTransfer(a) => (text::run(a), FixFlags::OTHER),
+        Command::ImageTransfer(a) => (image::run(a), FixFlags::OTHER),
         Command::Eval(a) => (predict::run_eval(a), FixFlags::EVAL),
         Command::Predict(a) => (predict::run_predict(a), FixFlags::PREDICT),
     };

@@ -7,7 +7,10 @@ use super::CliResult;
 use graft::nn::data::Dataset;
 use graft::nn::train::{evaluate, EpochRecord, LossKind, MetricKind};
 use graft::nn::{Module, Sequential};
-use graft::transfer::{run_schedule, OptimizerSpec, Phase, Schedule, ScheduleResult, Trainable};
+use graft::transfer::{
+    cache_features_reporting, run_schedule, OptimizerSpec, Phase, Schedule, ScheduleResult, Trainable,
+};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 
 /// One row of the results table.
@@ -76,4 +79,21 @@ pub(crate) fn best_on_validation(
         }
     }
     Ok(best.ok_or("no learning rate to try")?)
+}
+
+/// `encoder` applied to every sample of `data` in inference mode, with a progress bar counting
+/// `unit`s.
+pub(crate) fn embed(encoder: &Sequential, data: &Dataset, label: &str, unit: &str) -> CliResult<Dataset> {
+    let bar = ProgressBar::new(data.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{elapsed}}, eta {{eta}})"
+        ))
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("embedding {label}"));
+    let features = cache_features_reporting(encoder, data, BATCH, &mut |n| bar.inc(n as u64));
+    bar.finish_and_clear();
+    Ok(features?)
 }

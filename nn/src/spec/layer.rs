@@ -523,8 +523,10 @@ impl LayerSpec {
             LayerSpec::LayerNorm { features, .. } => 2 * u(features),
             LayerSpec::Embedding { num, dim } => u(num) * u(dim),
             LayerSpec::InvertedResidual { inp, out, expand, .. } => {
-                let h = u(inp) * u(expand);
-                h * u(inp) + 9 * h + h * u(out) + 4 * (2 * h + u(out))
+                // (expansion 1×1 + BatchNorm), depthwise 3×3 + BatchNorm, projection 1×1 + BatchNorm.
+                let (h, bn) = (u(inp) * u(expand), |c: u128| 4 * c + 1);
+                let expansion = if expand == 1 { 0 } else { h * u(inp) + bn(h) };
+                expansion + 9 * h + bn(h) + h * u(out) + bn(u(out))
             }
             LayerSpec::BertEmbeddings { tables: [v, p, t], hidden, .. } => (u(v) + u(p) + u(t) + 2) * u(hidden),
             LayerSpec::BertLayer { hidden, intermediate, .. } => {

@@ -10,17 +10,16 @@
 mod demo;
 
 use super::svg::write_curves;
-use super::transfer_report::{accuracy, curves, train, Row, BATCH};
+use super::transfer_report::{accuracy, curves, embed, train, Row};
 use super::{model, CliResult, DeviceChoice};
 use clap::Args;
 use graft::engine::Tensor;
 use graft::nn::bert::BertModel;
 use graft::nn::data::text::{load_spam_assassin, split_examples, TextExample};
 use graft::nn::data::{Dataset, Targets};
+use graft::nn::save_model;
 use graft::nn::text::{encodings_to_tensors, WordPiece};
-use graft::nn::{save_model, Sequential};
-use graft::transfer::{cache_features_reporting, clone_model, graft_head, OptimizerSpec, Phase, Trainable};
-use indicatif::{ProgressBar, ProgressStyle};
+use graft::transfer::{clone_model, graft_head, OptimizerSpec, Phase, Trainable};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -95,20 +94,6 @@ fn tokenize(tok: &WordPiece, examples: Vec<TextExample>, max_len: usize) -> CliR
     })
 }
 
-/// `encoder` applied to every sample of `data` in inference mode, with a progress bar.
-fn embed(encoder: &Sequential, data: &Dataset, label: &str) -> CliResult<Dataset> {
-    let bar = ProgressBar::new(data.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} messages ({elapsed}, eta {eta})")
-            .expect("the template is valid")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("embedding {label}"));
-    let features = cache_features_reporting(encoder, data, BATCH, &mut |n| bar.inc(n as u64));
-    bar.finish_and_clear();
-    Ok(features?)
-}
-
 pub fn run(a: TextArgs) -> CliResult<()> {
     let device = model::device(&a.device)?;
     let [train_n, val_n, test_n] = a.sizes[..] else {
@@ -152,9 +137,9 @@ pub fn run(a: TextArgs) -> CliResult<()> {
     // 1. Frozen encoder: embed every split once, train a new head on the cached embeddings.
     let started = Instant::now();
     let (train_f, val_f, test_f) = (
-        embed(&encoder, &train_s.data, "train")?,
-        embed(&encoder, &val_s.data, "validation")?,
-        embed(&encoder, &test_s.data, "test")?,
+        embed(&encoder, &train_s.data, "train", "messages")?,
+        embed(&encoder, &val_s.data, "validation", "messages")?,
+        embed(&encoder, &test_s.data, "test", "messages")?,
     );
     let embed_time = started.elapsed();
     println!("embedded {} messages in {:.1} s", train_f.len() + val_f.len() + test_f.len(), embed_time.as_secs_f64());
