@@ -83,13 +83,7 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s: AttentionShap
         // was checked), and each `b` is handed to exactly one call; `probs` is borrowed
         // mutably for the whole function.
         let probs_b = unsafe { std::slice::from_raw_parts_mut(probs_ptr.get().add(b * probs_len), probs_len) };
-        let batch = Batch {
-            q: &q[b * per_batch..][..per_batch],
-            k: &k[b * per_batch..][..per_batch],
-            v: &v[b * per_batch..][..per_batch],
-            mask: &mask[b * s.seq..][..s.seq],
-            s,
-        };
+        let batch = Batch::entry([q, k, v], mask, s, b);
         forward_batch(&batch, out_b, probs_b);
     });
 }
@@ -124,13 +118,7 @@ pub fn attention_backward(
             )
         };
         let probs_len = s.heads * s.seq * s.seq;
-        let batch = Batch {
-            q: &q[b * per_batch..][..per_batch],
-            k: &k[b * per_batch..][..per_batch],
-            v: &v[b * per_batch..][..per_batch],
-            mask: &mask[b * s.seq..][..s.seq],
-            s,
-        };
+        let batch = Batch::entry([q, k, v], mask, s, b);
         let (probs_b, dout_b) = (&probs[b * probs_len..][..probs_len], &dout[b * per_batch..][..per_batch]);
         backward_batch(&batch, probs_b, dout_b, [dq_b, dk_b, dv_b]);
     });
@@ -143,6 +131,15 @@ struct Batch<'a> {
     v: &'a [f32],
     mask: &'a [f32],
     s: AttentionShape,
+}
+
+impl<'a> Batch<'a> {
+    /// Batch entry `b` of the whole batch's `[q, k, v]` and `mask`.
+    fn entry([q, k, v]: [&'a [f32]; 3], mask: &'a [f32], s: AttentionShape, b: usize) -> Self {
+        let per_batch = s.seq * s.hidden();
+        let part = |x: &'a [f32]| &x[b * per_batch..][..per_batch];
+        Batch { q: part(q), k: part(k), v: part(v), mask: &mask[b * s.seq..][..s.seq], s }
+    }
 }
 
 /// One batch entry's `[seq, heads·head_dim]` tensor as `[heads, seq, head_dim]`, times `scale`:
