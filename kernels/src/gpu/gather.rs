@@ -15,7 +15,7 @@ const SCATTER: Shader =
     Shader { name: "scatter", source: concat!(include_str!("common.wgsl"), include_str!("scatter.wgsl")) };
 
 /// Indices as u32, refusing any `>= len`.
-fn checked_indices(ctx: &GpuContext, op: &'static str, idx: &[usize], len: usize) -> GpuResult<Vec<u32>> {
+pub(crate) fn checked_indices(ctx: &GpuContext, op: &'static str, idx: &[usize], len: usize) -> GpuResult<Vec<u32>> {
     idx.iter()
         .map(|&j| {
             if j >= len {

@@ -1,5 +1,6 @@
-// Masked mean's input gradient (twin of cpu::masked_mean_backward), one thread per element of
-// dh [batch, seq, hidden]: dh[b, t, f] = mask[b, t]·g[b, f] / max(Σ_t mask[b, t], 1e-9).
+// Masked mean's input gradient (twin of cpu::masked_mean_backward), one thread per token
+// (batch entry, position), which counts its entry's mask once and writes its row of dh
+// [batch, seq, hidden]: dh[b, t, f] = mask[b, t]·g[b, f] / max(Σ_t mask[b, t], 1e-9).
 // Params: [batch, seq, hidden].
 
 @group(0) @binding(1) var<storage, read> mask: array<f32>;
@@ -12,15 +13,16 @@ fn masked_mean_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     let r = thread_index(wid, nwg, lid);
     let seq = p(1u);
     let hidden = p(2u);
-    if (r >= p(0u) * seq * hidden) {
+    if (r >= p(0u) * seq) {
         return;
     }
-    let f = r % hidden;
-    let t = (r / hidden) % seq;
-    let b = r / (hidden * seq);
+    let b = r / seq;
     var count = 0.0;
     for (var u = 0u; u < seq; u = u + 1u) {
         count = count + mask[b * seq + u];
     }
-    dh[r] = mask[b * seq + t] * (1.0 / max(count, 1e-9)) * g[b * hidden + f];
+    let c = mask[r] * (1.0 / max(count, 1e-9));
+    for (var f = 0u; f < hidden; f = f + 1u) {
+        dh[r * hidden + f] = c * g[b * hidden + f];
+    }
 }

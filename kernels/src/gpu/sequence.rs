@@ -3,6 +3,7 @@
 //! lookups, with their gradients.
 
 use super::context::{GpuContext, Shader};
+use super::gather::checked_indices;
 use super::launch::{check, grid_1d, u32_of};
 use super::{GpuBuffer, GpuResult};
 use std::sync::Arc;
@@ -54,7 +55,7 @@ pub fn masked_mean_backward(
     let params = dims(ctx, op, shape)?;
     let dh = GpuBuffer::uninit(ctx, b * t * n)?;
     if b * t * n > 0 {
-        let grid = grid_1d(ctx, op, b * t * n)?;
+        let grid = grid_1d(ctx, op, b * t)?;
         ctx.dispatch(&MASKED_MEAN_BACKWARD, op, &params, &[mask.raw(), g.raw(), dh.raw()], grid)?;
     }
     Ok(dh)
@@ -118,17 +119,7 @@ pub fn embedding_sum(
         if table.len() != rows * hidden {
             return Err(ctx.error(op, format!("table {t} has {} elements, not rows of {hidden}", table.len())));
         }
-        let idx = idx
-            .iter()
-            .map(|&r| {
-                if r < rows {
-                    u32_of(ctx, op, r)
-                } else {
-                    Err(ctx.error(op, format!("row {r} of table {t} is out of range for {rows} rows")))
-                }
-            })
-            .collect::<GpuResult<Vec<u32>>>()?;
-        let idx = GpuBuffer::from_u32(ctx, &idx)?;
+        let idx = GpuBuffer::from_u32(ctx, &checked_indices(ctx, op, idx, rows)?)?;
         let params = [u32_of(ctx, op, n)?, u32_of(ctx, op, hidden)?, u32::from(t > 0)];
         ctx.dispatch(&EMBEDDING_SUM, op, &params, &[table.raw(), idx.raw(), out.raw()], grid)?;
     }

@@ -62,9 +62,8 @@ fn raw_of(view: &TensorView<'_>, file: &str, key: &str) -> Result<RawArray> {
         Dtype::I64 => DType::I64,
         Dtype::U64 => DType::U64,
         Dtype::BF16 => {
-            let data =
-                view.data().chunks_exact(2).map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16));
-            return Ok(RawArray::new(view.shape().to_vec(), RawData::F32(data.collect()))?);
+            let data = crate::formats::half::bf16_bytes_to_f32(view.data()).collect();
+            return Ok(RawArray::new(view.shape().to_vec(), RawData::F32(data))?);
         }
         other => {
             return Err(NnError::Data(format!(

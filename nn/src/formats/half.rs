@@ -1,4 +1,4 @@
-//! IEEE 754 half precision (binary16) to and from f32, without a dependency.
+//! IEEE 754 half precision (binary16) to and from f32, and bfloat16 to f32, without a dependency.
 
 /// Widens a binary16 bit pattern to f32 exactly (subnormals, infinities and NaN included).
 pub(crate) fn f16_to_f32(h: u16) -> f32 {
@@ -17,6 +17,11 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
         _ => sign | ((exp + 112) << 23) | (man << 13),
     };
     f32::from_bits(bits)
+}
+
+/// Little-endian bfloat16 bytes widened to f32 exactly (bfloat16 is the top half of an f32).
+pub(crate) fn bf16_bytes_to_f32(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    bytes.chunks_exact(2).map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
 }
 
 /// Narrows an f32 to binary16 with round-to-nearest-even; overflow gives infinity, NaN stays NaN.

@@ -3,7 +3,7 @@
 //! by their first bytes (see [`crate::formats::pth`]) and parsed into the same [`ParsedFile`].
 
 use super::summary::FileFormat;
-use crate::formats::half::f16_to_f32;
+use crate::formats::half::{bf16_bytes_to_f32, f16_to_f32};
 use crate::formats::pth::{self, StorageType};
 use crate::{NnError, Result};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
@@ -233,9 +233,7 @@ impl RawTensor<'_> {
                 d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
             }
             Dtype::F16 => d.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
-            Dtype::BF16 => {
-                d.chunks_exact(2).map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16)).collect()
-            }
+            Dtype::BF16 => bf16_bytes_to_f32(d).collect(),
             Dtype::I64 => {
                 d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
             }

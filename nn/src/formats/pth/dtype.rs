@@ -88,14 +88,7 @@ impl StorageType {
     /// held widened in [`RawData::F16`], every other type as stored.
     pub(crate) fn decode(self, bytes: &[u8]) -> RawData {
         let dtype = match self {
-            StorageType::BF16 => {
-                return RawData::F32(
-                    bytes
-                        .chunks_exact(2)
-                        .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
-                        .collect(),
-                )
-            }
+            StorageType::BF16 => return RawData::F32(crate::formats::half::bf16_bytes_to_f32(bytes).collect()),
             StorageType::F64 => DType::F64,
             StorageType::F32 => DType::F32,
             StorageType::F16 => DType::F16,
