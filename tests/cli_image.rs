@@ -6,21 +6,12 @@
 use graft::nn::model_file::load_model;
 use graft::nn::Module;
 use std::path::Path;
-use std::process::Output;
 
 mod common;
-use common::{graft, scratch_dir};
+use common::{graft, last_error_line, scratch_dir};
 
 const FASHION: &str = "/usr/share/datasets/fashion-mnist";
 const WEIGHTS: &str = "models/mobilenet_v2/mobilenet_v2-b0353104.pth";
-
-fn last_error_line(out: &Output) -> String {
-    assert!(!out.status.success(), "the command should fail: {}", String::from_utf8_lossy(&out.stdout));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let line = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").to_string();
-    assert!(line.starts_with("error: "), "stderr ends with an error line: {err}");
-    line
-}
 
 /// Whether the weights and Fashion-MNIST are there (after saying how to get what is not).
 fn available() -> bool {

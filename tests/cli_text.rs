@@ -4,18 +4,9 @@
 //! `GRAFT_REQUIRE_MINILM=1` / `GRAFT_REQUIRE_SPAM=1` (CI fetches both).
 
 use std::path::Path;
-use std::process::Output;
 
 mod common;
-use common::{graft, scratch_dir};
-
-fn last_error_line(out: &Output) -> String {
-    assert!(!out.status.success(), "the command should fail: {}", String::from_utf8_lossy(&out.stdout));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let line = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").to_string();
-    assert!(line.starts_with("error: "), "stderr ends with an error line: {err}");
-    line
-}
+use common::{graft, last_error_line, scratch_dir};
 
 /// Whether the fetched model and corpus are there (after saying how to fetch what is not).
 fn fetched() -> bool {

@@ -154,9 +154,7 @@ impl Module for Sequential {
     /// without copies ([`Module::forward_with`]); if one is still live at the end (a sliced
     /// encoder without its pooling), it is packed into the output ([`SideInputs::pack`]).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut side = SideInputs::default();
-        let h = self.forward_with(x, &mut side)?;
-        side.pack(h)
+        SideInputs::alone(|side| self.forward_with(x, side))
     }
     fn forward_with(&self, x: &Tensor, side: &mut SideInputs) -> Result<Tensor> {
         let mut h = x.clone();

@@ -23,6 +23,14 @@ pub struct SideInputs {
 }
 
 impl SideInputs {
+    /// `f` run with fresh side inputs, its output packed with what is still live at the end
+    /// ([`SideInputs::pack`]): how a layer or chain that takes side inputs runs on its own.
+    pub fn alone(f: impl FnOnce(&mut SideInputs) -> Result<Tensor>) -> Result<Tensor> {
+        let mut side = SideInputs::default();
+        let h = f(&mut side)?;
+        side.pack(h)
+    }
+
     /// The side input `name`, if a layer set it.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.entries.iter().find(|(n, _)| *n == name).map(|(_, t)| t)

@@ -10,7 +10,9 @@
 
 use super::model;
 use super::svg::write_curves;
-use super::transfer_report::{accuracy, best_on_validation, curves, embed, train, Row, BATCH};
+use super::transfer_report::{
+    accuracy, best_on_validation, curves, embed, sweep_unfrozen_units, train, Row, UnfreezeSweep,
+};
 use super::{CliResult, DeviceChoice};
 use clap::Args;
 use graft::engine::Rng;
@@ -20,12 +22,8 @@ use graft::nn::mobilenet::{mobilenet_v2, FEATURES, LAST_FEATURE_BLOCK};
 use graft::nn::model_file::{load_model, load_state_dict, LoadOptions as ModelLoadOptions};
 use graft::nn::optim::AdamConfig;
 use graft::nn::spec::parse_spec;
-use graft::nn::train::{LossKind, MetricKind};
 use graft::nn::{save_model, Sequential};
-use graft::transfer::{
-    clone_model, count_units, drop_top_units, graft_head, sweep, OptimizerSpec, Phase, SweepConfig, SweepData,
-    Trainable, TransferError,
-};
+use graft::transfer::{clone_model, drop_top_units, graft_head, OptimizerSpec, Phase, SweepData, Trainable};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -103,7 +101,7 @@ fn idx(dir: &Path, split: &str) -> CliResult<Dataset> {
     Ok(load_idx(x, y, &LoadOptions::chw())?)
 }
 
-/// `n` images of `data` from `start` in the order `order`, raw and preprocessed.
+/// The images of `data` at positions `range` of `order`, raw and preprocessed to `side` pixels.
 fn split(data: &Dataset, order: &[usize], range: std::ops::Range<usize>, side: usize) -> CliResult<ImageSplit> {
     let raw = data.subset(&order[range])?;
     let rgb = grey_to_imagenet_rgb(&resize_bilinear(raw.x(), side, side)?)?;
@@ -297,31 +295,15 @@ fn sweep_blocks(
     [train_s, val_s, test_s]: [&ImageSplit; 3],
     rows: &mut Vec<Row>,
 ) -> CliResult<()> {
-    let config = SweepConfig {
-        reuse: vec![count_units(encoder)],
-        unfreeze: a.sweep_unfreeze.clone(),
-        finetune_lrs: a.sweep_lrs.clone(),
+    let plan = UnfreezeSweep {
+        unfreeze: &a.sweep_unfreeze,
+        finetune_lrs: &a.sweep_lrs,
         head_epochs: a.head_epochs,
         head_lr: a.head_lr,
         finetune_epochs: a.finetune_epochs,
-        batch_size: BATCH,
-        loss: LossKind::CrossEntropy,
-        metric: MetricKind::Accuracy,
         seed: a.seed,
-        feature_cache: true,
-        parallel: false,
     };
-    eprintln!("sweeping {} configurations (each computes its features again)...", config.grid().len());
-    let make_head = |_: &[usize]| parse_spec(&format!("linear({FEATURES},10)"), a.seed).map_err(TransferError::from);
     let data = SweepData { train: &train_s.rgb, val: &val_s.rgb, test: &test_s.rgb };
-    let report = sweep(encoder, &make_head, data, &config)?;
-    println!("sweep over unfrozen top blocks (chosen by validation accuracy only):\n{}", report.table("acc"));
-    let best = report.best();
-    rows.push(Row {
-        name: format!("sweep's choice (unfreeze {}, fine-tune @ {})", best.unfreeze, best.finetune_lr),
-        val: best.val_metric,
-        test: best.test_metric,
-        time: best.train_time,
-    });
+    rows.push(sweep_unfrozen_units(encoder, &format!("linear({FEATURES},10)"), data, &plan, "blocks")?);
     Ok(())
 }

@@ -5,10 +5,12 @@
 use super::progress::Bar;
 use super::CliResult;
 use graft::nn::data::Dataset;
+use graft::nn::spec::parse_spec;
 use graft::nn::train::{evaluate, EpochRecord, LossKind, MetricKind};
 use graft::nn::{Module, Sequential};
 use graft::transfer::{
-    cache_features_reporting, run_schedule, OptimizerSpec, Phase, Schedule, ScheduleResult, Trainable,
+    cache_features_reporting, count_units, run_schedule, sweep, OptimizerSpec, Phase, Schedule, ScheduleResult,
+    SweepConfig, SweepData, Trainable, TransferError,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
@@ -96,4 +98,51 @@ pub(crate) fn embed(encoder: &Sequential, data: &Dataset, label: &str, unit: &st
     let features = cache_features_reporting(encoder, data, BATCH, &mut |n| bar.inc(n as u64));
     bar.finish_and_clear();
     Ok(features?)
+}
+
+/// What the demos' sweep over unfrozen top units varies and trains with.
+pub(crate) struct UnfreezeSweep<'a> {
+    pub unfreeze: &'a [usize],
+    pub finetune_lrs: &'a [f32],
+    pub head_epochs: usize,
+    pub head_lr: f32,
+    pub finetune_epochs: usize,
+    pub seed: u64,
+}
+
+/// The demos' sweep: every unit of `encoder` reused, a new head (`head_spec`), the numbers of
+/// top units in `plan.unfreeze` fine-tuned at each rate; prints the sweep's table (its
+/// `units` named in the heading) and returns the row of the configuration chosen on validation.
+pub(crate) fn sweep_unfrozen_units(
+    encoder: &Sequential,
+    head_spec: &str,
+    data: SweepData<'_>,
+    plan: &UnfreezeSweep<'_>,
+    units: &str,
+) -> CliResult<Row> {
+    let config = SweepConfig {
+        reuse: vec![count_units(encoder)],
+        unfreeze: plan.unfreeze.to_vec(),
+        finetune_lrs: plan.finetune_lrs.to_vec(),
+        head_epochs: plan.head_epochs,
+        head_lr: plan.head_lr,
+        finetune_epochs: plan.finetune_epochs,
+        batch_size: BATCH,
+        loss: LossKind::CrossEntropy,
+        metric: MetricKind::Accuracy,
+        seed: plan.seed,
+        feature_cache: true,
+        parallel: false,
+    };
+    eprintln!("sweeping {} configurations (each computes its features again)...", config.grid().len());
+    let make_head = |_: &[usize]| parse_spec(head_spec, plan.seed).map_err(TransferError::from);
+    let report = sweep(encoder, &make_head, data, &config)?;
+    println!("sweep over unfrozen top {units} (chosen by validation accuracy only):\n{}", report.table("acc"));
+    let best = report.best();
+    Ok(Row {
+        name: format!("sweep's choice (unfreeze {}, fine-tune @ {})", best.unfreeze, best.finetune_lr),
+        val: best.val_metric,
+        test: best.test_metric,
+        time: best.train_time,
+    })
 }

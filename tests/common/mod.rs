@@ -25,3 +25,12 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// The last line of a failed run's stderr, checked to be graft's one-line error.
+pub fn last_error_line(out: &Output) -> String {
+    assert!(!out.status.success(), "the command should fail: {}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").to_string();
+    assert!(line.starts_with("error: "), "stderr ends with an error line: {err}");
+    line
+}

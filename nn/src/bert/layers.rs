@@ -101,9 +101,7 @@ impl Module for BertEmbeddings {
     /// `[batch, seq, hidden + 1]`: the embeddings with the mask as a last column (see
     /// [`SideInputs`]; inside a `Sequential` the mask travels beside them instead).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut side = SideInputs::default();
-        let h = self.forward_with(x, &mut side)?;
-        side.pack(h)
+        SideInputs::alone(|side| self.forward_with(x, side))
     }
     /// The embeddings `[batch, seq, hidden]`, with the attention mask set as a side input.
     fn forward_with(&self, x: &Tensor, side: &mut SideInputs) -> Result<Tensor> {
@@ -220,9 +218,7 @@ impl Module for BertLayer {
     /// Packed hidden states `[batch, seq, hidden + 1]` (the mask as a last column) to packed
     /// ones; plain `[batch, seq, hidden]` attend everywhere and stay plain.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut side = SideInputs::default();
-        let h = self.forward_with(x, &mut side)?;
-        side.pack(h)
+        SideInputs::alone(|side| self.forward_with(x, side))
     }
     /// Hidden states `[batch, seq, hidden]` (or packed ones, whose mask is then set as the side
     /// input) to `[batch, seq, hidden]`, attending where the side input's attention mask is 1
@@ -280,7 +276,7 @@ pub struct MaskedMeanPool;
 
 impl Module for MaskedMeanPool {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, &mut SideInputs::default())
+        SideInputs::alone(|side| self.forward_with(x, side))
     }
     /// Consumes the attention mask: the side input inside a chain, else the last column of the
     /// packed input. The output is per sentence.
@@ -332,7 +328,7 @@ pub struct BertPooler {
 impl Module for BertPooler {
     /// Hidden states `[batch, seq, hidden]` (or packed, `hidden + 1`) to `[batch, hidden]`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, &mut SideInputs::default())
+        SideInputs::alone(|side| self.forward_with(x, side))
     }
     /// Consumes the attention mask: the output is per sentence.
     fn forward_with(&self, x: &Tensor, side: &mut SideInputs) -> Result<Tensor> {

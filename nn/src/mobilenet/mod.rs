@@ -48,7 +48,7 @@ pub(crate) fn conv_bn_relu6(
     groups: usize,
     rng: &mut Rng,
 ) -> Sequential {
-    let options = Conv2dOptions { stride: (stride, stride), padding: ((kernel - 1) / 2, (kernel - 1) / 2), groups };
+    let options = Conv2dOptions::square(stride, (kernel - 1) / 2).with_groups(groups);
     let conv = Conv2d::with_init([out, inp / groups, kernel, kernel], false, options, Init::KaimingNormal, rng);
     Sequential::new().layer(conv).layer(BatchNorm::new_2d(out)).layer(Relu6)
 }

@@ -1,6 +1,8 @@
 //! `graft text-transfer --demo`: the baselines and the sweep over unfrozen layers.
 
-use super::super::transfer_report::{accuracy, best_on_validation, curves, Curves, Row, BATCH};
+use super::super::transfer_report::{
+    accuracy, best_on_validation, curves, sweep_unfrozen_units, Curves, Row, UnfreezeSweep,
+};
 use super::super::CliResult;
 use super::{TextArgs, TextSplit};
 use graft::nn::bert::BertConfig;
@@ -8,9 +10,8 @@ use graft::nn::data::Dataset;
 use graft::nn::optim::AdamConfig;
 use graft::nn::spec::parse_spec;
 use graft::nn::text::TfIdf;
-use graft::nn::train::{LossKind, MetricKind};
 use graft::nn::Sequential;
-use graft::transfer::{count_units, sweep, OptimizerSpec, SweepConfig, SweepData, TransferError};
+use graft::transfer::{OptimizerSpec, SweepData};
 
 /// TF-IDF terms the bag-of-words baseline keeps, and the documents a term must appear in.
 const TFIDF_FEATURES: usize = 5000;
@@ -88,32 +89,16 @@ pub(super) fn run(
     all_curves.push(("from_scratch".into(), curves(&r)));
 
     // The sweep: how many top encoder layers to unfreeze, and at which rate.
-    let sweep_config = SweepConfig {
-        reuse: vec![count_units(encoder)],
-        unfreeze: a.sweep_unfreeze.clone(),
-        finetune_lrs: a.sweep_lrs.clone(),
+    let plan = UnfreezeSweep {
+        unfreeze: &a.sweep_unfreeze,
+        finetune_lrs: &a.sweep_lrs,
         head_epochs: a.head_epochs,
         head_lr: a.head_lr,
         finetune_epochs: a.finetune_epochs,
-        batch_size: BATCH,
-        loss: LossKind::CrossEntropy,
-        metric: MetricKind::Accuracy,
         seed: a.seed,
-        feature_cache: true,
-        parallel: false,
     };
-    eprintln!("sweeping {} configurations (each embeds its data again)...", sweep_config.grid().len());
-    let hidden = config.hidden_size;
-    let make_head = |_: &[usize]| parse_spec(&format!("linear({hidden},2)"), a.seed).map_err(TransferError::from);
     let data = SweepData { train: &train_s.data, val: &val_s.data, test: &test_s.data };
-    let report = sweep(encoder, &make_head, data, &sweep_config)?;
-    println!("sweep over unfrozen top layers (chosen by validation accuracy only):\n{}", report.table("acc"));
-    let best = report.best();
-    rows.push(Row {
-        name: format!("sweep's choice (unfreeze {}, fine-tune @ {})", best.unfreeze, best.finetune_lr),
-        val: best.val_metric,
-        test: best.test_metric,
-        time: best.train_time,
-    });
+    let head = format!("linear({},2)", config.hidden_size);
+    rows.push(sweep_unfrozen_units(encoder, &head, data, &plan, "layers")?);
     Ok(())
 }
