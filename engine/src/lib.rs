@@ -44,7 +44,7 @@ pub use error::{Error, Result};
 pub use graft_kernels::gpu::{GpuContext, PoolStats};
 pub use graft_kernels::{BinaryOp, ReduceOp, UnaryOp};
 pub use host_buffer::{host_pool_stats, trim_host_pool, HostBuffer, HostPoolStats, POOLED_MAX_LEN, POOLED_MIN_LEN};
-pub use ops::{Conv2dOptions, Pool2dOptions};
+pub use ops::{Conv2dEpilogue, Conv2dOptions, ConvActivation, Pool2dOptions};
 pub use rng::Rng;
 pub use stats::{op_stats, reset_op_stats, OpCount, OpStats};
 pub use storage::Storage;

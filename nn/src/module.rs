@@ -1,6 +1,6 @@
 //! The `Module` trait: what every layer and container provides.
 
-use graft_engine::{Result, Tensor};
+use graft_engine::{ConvActivation, Result, Tensor};
 
 /// A layer or a container of layers.
 ///
@@ -60,6 +60,35 @@ pub trait Module: Send + Sync {
     /// [`is_relu`](Module::is_relu), and skips that ReLU. The result must equal `forward`
     /// followed by `relu`.
     fn forward_then_relu(&self, _x: &Tensor) -> Option<Result<Tensor>> {
+        None
+    }
+
+    /// This layer followed by the BatchNorm `bn` (and then the activation `act`) as one op, for
+    /// layers that have such a fused form (Conv2d: [`Tensor::conv2d_fused`], BatchNorm's
+    /// running statistics folded into a per-channel scale and shift applied while each image's
+    /// output is in cache). `None` when the layer has none, or when `bn` cannot be folded
+    /// because it normalises with batch statistics or its parameters are to receive gradients
+    /// ([`BatchNorm::frozen_affine`](crate::layers::BatchNorm::frozen_affine)).
+    /// [`Sequential`](crate::Sequential) calls it for a layer followed by a BatchNorm, and skips
+    /// the layers it consumed. The result must equal running the layers one by one, up to
+    /// rounding.
+    fn forward_then_batch_norm(
+        &self,
+        _x: &Tensor,
+        _bn: &crate::layers::BatchNorm,
+        _act: ConvActivation,
+    ) -> Option<Result<Tensor>> {
+        None
+    }
+
+    /// This layer as a BatchNorm, when it is one.
+    fn as_batch_norm(&self) -> Option<&crate::layers::BatchNorm> {
+        None
+    }
+
+    /// The activation this layer is, when a convolution's epilogue can apply it exactly (ReLU,
+    /// ReLU6).
+    fn as_conv_activation(&self) -> Option<ConvActivation> {
         None
     }
 

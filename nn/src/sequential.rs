@@ -148,7 +148,10 @@ impl Module for Sequential {
     /// fused form ([`Module::forward_then_relu`]: a Linear layer's ReLU is applied inside its
     /// matrix product), and a ReLU followed by a layer that
     /// [commutes with it](Module::commutes_with_relu) (max pooling) runs after that layer, on
-    /// its smaller output; both give the same result as running the layers as written.
+    /// its smaller output; a layer followed by a BatchNorm on its running statistics (and an
+    /// activation) runs as one op when it has a fused form ([`Module::forward_then_batch_norm`]:
+    /// a convolution applies them while each image's output is in cache). All give the same
+    /// result as running the layers as written (the folded BatchNorm up to rounding).
     ///
     /// Side inputs set by a layer (an encoder's attention mask) reach the layers after it
     /// without copies ([`Module::forward_with`]); if one is still live at the end (a sliced
@@ -168,6 +171,14 @@ impl Module for Sequential {
                     .map_err(|e| in_layer(e, &self.name_of(i + 1), pool.as_ref()))?;
                 i += 2;
                 continue;
+            }
+            if let Some(bn) = next.and_then(|next| next.as_batch_norm()) {
+                let after = self.layers.get(i + 2).and_then(|(_, after)| after.as_conv_activation());
+                if let Some(out) = layer.forward_then_batch_norm(&h, bn, after.unwrap_or_default()) {
+                    h = out.map_err(|e| in_layer(e, &self.name_of(i), layer.as_ref()))?;
+                    i += 2 + usize::from(after.is_some());
+                    continue;
+                }
             }
             let fused = if next.is_some_and(|next| next.is_relu()) { layer.forward_then_relu(&h) } else { None };
             let step = if fused.is_some() { 2 } else { 1 };

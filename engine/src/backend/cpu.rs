@@ -1,6 +1,6 @@
 //! The CPU back end: `graft_kernels::cpu` over host buffers from the pool.
 
-use super::{frozen_weights, BackendStorage, ConvGrads, CpuStorage, MatmulEpilogue};
+use super::{frozen_weights, BackendStorage, ConvEpilogueOf, ConvGrads, CpuStorage, MatmulEpilogue};
 use crate::{stats, HostBuffer, Result, Storage};
 use graft_kernels::cpu::{self, AttentionShape, Conv2dGeometry, Epilogue, MatmulSpec, Pool2dGeometry};
 use graft_kernels::{AxisSplit, BinaryOp, ReduceOp, UnaryOp};
@@ -156,11 +156,10 @@ impl BackendStorage for CpuStorage {
         Ok(cpu_kernel_overwrite("relu", n as u64, n, |o| cpu::unary_backward(UnaryOp::Relu, self, self, g, o)))
     }
 
-    fn conv2d(&self, w: &Self, bias: Option<&Self>, g: &Conv2dGeometry) -> Result<Storage> {
+    fn conv2d(&self, w: &Self, epi: ConvEpilogueOf<'_, Self>, g: &Conv2dGeometry) -> Result<Storage> {
         let (oh, ow) = (g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
-        Ok(cpu_kernel_overwrite("conv2d", g.flops(), g.n * g.o * oh * ow, |o| {
-            cpu::conv2d_forward(self, w, bias.map(|b| &b[..]), g, o)
-        }))
+        let epi = cpu::ConvEpilogue { bias: epi.bias.map(|b| &b[..]), scale: epi.scale.map(|s| &s[..]), act: epi.act };
+        Ok(cpu_kernel_overwrite("conv2d", g.flops(), g.n * g.o * oh * ow, |o| cpu::conv2d_forward(self, w, &epi, g, o)))
     }
 
     fn conv2d_backward(&self, w: &Self, dy: &Self, g: &Conv2dGeometry, needs: [bool; 3]) -> Result<ConvGrads> {

@@ -2,7 +2,7 @@
 //! and the GPU has none yet, the GPU composes its kernels here and counts them as the CPU
 //! twin's one launch (same kind, same FLOPs), so op statistics compare across devices.
 
-use super::{BackendStorage, ConvGrads, MatmulEpilogue};
+use super::{BackendStorage, ConvEpilogueOf, ConvGrads, MatmulEpilogue};
 use crate::{stats, Result, Storage};
 use graft_kernels::cpu::{AttentionShape, Conv2dGeometry, MatmulSpec, Pool2dGeometry};
 use graft_kernels::gpu::{self, GpuBuffer, GpuContext, GpuResult};
@@ -148,16 +148,20 @@ impl BackendStorage for GpuBuffer {
         gpu_kernel("relu", self.len() as u64, || gpu::unary_backward(ctx(self), UnaryOp::Relu, self, self, g))
     }
 
-    /// The convolution, then a broadcast add of the bias, counted as one `conv2d` launch.
-    fn conv2d(&self, w: &Self, bias: Option<&Self>, g: &Conv2dGeometry) -> Result<Storage> {
+    /// The convolution, then the epilogue as broadcast `mul`/`add` and the activation, counted
+    /// as one `conv2d` launch.
+    fn conv2d(&self, w: &Self, epi: ConvEpilogueOf<'_, Self>, g: &Conv2dGeometry) -> Result<Storage> {
         let c = ctx(self);
         gpu_kernel("conv2d", g.flops(), || {
-            let y = gpu::conv2d_forward(c, self, w, g)?;
-            match bias {
-                Some(b) => {
-                    let (oh, ow) = (g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
-                    gpu::binary(c, BinaryOp::Add, &y, &[g.n, g.o, oh, ow], b, &[1, g.o, 1, 1], &[g.n, g.o, oh, ow])
+            let mut y = gpu::conv2d_forward(c, self, w, g)?;
+            let out = [g.n, g.o, g.out_h().unwrap_or(0), g.out_w().unwrap_or(0)];
+            for (op, per_channel) in [(BinaryOp::Mul, epi.scale), (BinaryOp::Add, epi.bias)] {
+                if let Some(v) = per_channel {
+                    y = gpu::binary(c, op, &y, &out, v, &[1, g.o, 1, 1], &out)?;
                 }
+            }
+            match epi.act.unary_op() {
+                Some(op) => gpu::unary(c, op, &y),
                 None => Ok(y),
             }
         })

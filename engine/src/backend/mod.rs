@@ -20,7 +20,7 @@ pub(crate) mod frozen_weights;
 mod gpu;
 
 use crate::{Error, HostBuffer, Result, Storage};
-use graft_kernels::cpu::{AttentionShape, Conv2dGeometry, MatmulSpec, Pool2dGeometry};
+use graft_kernels::cpu::{AttentionShape, Conv2dGeometry, ConvActivation, MatmulSpec, Pool2dGeometry};
 use graft_kernels::{AxisSplit, BinaryOp, ReduceOp, UnaryOp};
 use std::sync::Arc;
 
@@ -35,6 +35,14 @@ pub(crate) type CpuStorage = Arc<HostBuffer>;
 pub(crate) struct MatmulEpilogue<'a, S> {
     pub bias: Option<&'a S>,
     pub relu: bool,
+}
+
+/// What a convolution applies to each output channel: `act(conv · scale + bias)`.
+#[derive(Clone, Copy)]
+pub(crate) struct ConvEpilogueOf<'a, S> {
+    pub bias: Option<&'a S>,
+    pub scale: Option<&'a S>,
+    pub act: ConvActivation,
 }
 
 /// Gradients of an op with three inputs (a convolution's, a LayerNorm's: input, weight,
@@ -119,8 +127,8 @@ pub(crate) trait BackendStorage: Sized {
     fn embedding_sum(tables: &[&Self], indices: &[&[usize]], hidden: usize) -> Result<Storage>;
     /// `g ⊙ [y > 0]` from the ReLU's output `self`, counted as the ReLU's backward.
     fn relu_mask(&self, g: &Self) -> Result<Storage>;
-    /// Cross-correlation of `self` with `w`, plus a per-channel bias.
-    fn conv2d(&self, w: &Self, bias: Option<&Self>, g: &Conv2dGeometry) -> Result<Storage>;
+    /// Cross-correlation of `self` with `w`, then the per-channel epilogue.
+    fn conv2d(&self, w: &Self, epi: ConvEpilogueOf<'_, Self>, g: &Conv2dGeometry) -> Result<Storage>;
     /// A convolution's input, weight and bias gradients from `dy`, each only when asked for.
     fn conv2d_backward(&self, w: &Self, dy: &Self, g: &Conv2dGeometry, needs: [bool; 3]) -> Result<ConvGrads>;
     /// Max pooling: the outputs and each output's winning position (as f32).
@@ -383,10 +391,27 @@ impl Storage {
         dispatch!(op, [self, g], |y, g| y.relu_mask(g))
     }
 
-    pub(crate) fn conv2d(&self, w: &Storage, bias: Option<&Storage>, g: &Conv2dGeometry) -> Result<Storage> {
-        match bias {
-            None => dispatch!("conv2d", [self, w], |x, w| x.conv2d(w, None, g)),
-            Some(bias) => dispatch!("conv2d", [self, w, bias], |x, w, b| x.conv2d(w, Some(b), g)),
+    pub(crate) fn conv2d(&self, w: &Storage, epi: ConvEpilogueOf<'_, Storage>, g: &Conv2dGeometry) -> Result<Storage> {
+        let act = epi.act;
+        match (epi.bias, epi.scale) {
+            (None, None) => {
+                dispatch!("conv2d", [self, w], |x, w| x.conv2d(w, ConvEpilogueOf { bias: None, scale: None, act }, g))
+            }
+            (Some(b), None) => dispatch!("conv2d", [self, w, b], |x, w, b| x.conv2d(
+                w,
+                ConvEpilogueOf { bias: Some(b), scale: None, act },
+                g
+            )),
+            (None, Some(s)) => dispatch!("conv2d", [self, w, s], |x, w, s| x.conv2d(
+                w,
+                ConvEpilogueOf { bias: None, scale: Some(s), act },
+                g
+            )),
+            (Some(b), Some(s)) => dispatch!("conv2d", [self, w, b, s], |x, w, b, s| x.conv2d(
+                w,
+                ConvEpilogueOf { bias: Some(b), scale: Some(s), act },
+                g
+            )),
         }
     }
 

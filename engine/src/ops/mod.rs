@@ -18,5 +18,5 @@ mod softmax;
 mod unary;
 mod update;
 
-pub use conv::Conv2dOptions;
+pub use conv::{Conv2dEpilogue, Conv2dOptions, ConvActivation};
 pub use pool::Pool2dOptions;

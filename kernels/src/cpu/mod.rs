@@ -35,7 +35,10 @@ pub use attention::{attention, attention_backward, AttentionShape};
 pub use axpby::{axpby, axpby_in_place};
 pub use bce::{bce_with_logits, bce_with_logits_backward, bce_with_logits_backward_targets};
 pub use binary::binary;
-pub use conv::{col2im, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, im2col, Conv2dGeometry};
+pub use conv::{
+    col2im, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, im2col, Conv2dGeometry, ConvActivation,
+    ConvEpilogue,
+};
 pub use copy::{strided_add_into, strided_copy};
 pub use embedding_sum::embedding_sum;
 pub use gather::{gather_axis, index_add, index_select, scatter_add_axis};

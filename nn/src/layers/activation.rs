@@ -1,7 +1,7 @@
 //! Parameter-free elementwise layers.
 
 use crate::module::Module;
-use graft_engine::{Result, Tensor};
+use graft_engine::{ConvActivation, Result, Tensor};
 
 macro_rules! activation {
     ($(#[$doc:meta])* $name:ident, $spec:literal, $method:ident) => {
@@ -19,6 +19,13 @@ macro_rules! activation {
             }
             fn is_relu(&self) -> bool {
                 $spec == "relu"
+            }
+            fn as_conv_activation(&self) -> Option<ConvActivation> {
+                match $spec {
+                    "relu" => Some(ConvActivation::Relu),
+                    "relu6" => Some(ConvActivation::Relu6),
+                    _ => None,
+                }
             }
         }
     };

@@ -1,5 +1,5 @@
 use crate::module::{ModeFlag, Module};
-use graft_engine::{no_grad, Error, Result, Tensor};
+use graft_engine::{grad_enabled, no_grad, Error, Result, Tensor};
 
 /// Batch normalisation over the channel axis 1 of `[n, c]` (`BatchNorm1d`, also `[n, c, l]`)
 /// or `[n, c, h, w]` (`BatchNorm2d`), with PyTorch's semantics: training mode normalises with
@@ -48,6 +48,26 @@ impl BatchNorm {
 
     pub fn num_features(&self) -> usize {
         self.weight.numel()
+    }
+
+    /// Eval mode's map `y = x · scale + shift` per channel: `scale = weight / √(running_var + ε)`,
+    /// `shift = bias − running_mean · scale` (differentiable in `weight` and `bias`).
+    fn eval_affine(&self) -> Result<(Tensor, Tensor)> {
+        let scale = self.weight.div(&self.running_var.add_scalar(self.eps)?.sqrt()?)?;
+        let shift = self.bias.sub(&self.running_mean.mul(&scale)?)?;
+        Ok((scale, shift))
+    }
+
+    /// Eval mode's `(scale, shift)` as constants, for a preceding convolution to apply in its
+    /// epilogue ([`Tensor::conv2d_fused`](graft_engine::Tensor::conv2d_fused)); `None` when
+    /// this layer cannot be folded: in training mode (batch statistics), as a 1-d BatchNorm, or
+    /// when gradients are being recorded and its `weight` or `bias` requires one.
+    pub fn frozen_affine(&self) -> Result<Option<(Tensor, Tensor)>> {
+        let trainable = self.weight.requires_grad() || self.bias.requires_grad();
+        if self.training.get() || self.spatial_dims != 2 || (trainable && grad_enabled()) {
+            return Ok(None);
+        }
+        no_grad(|| self.eval_affine()).map(Some)
     }
 
     /// `x` viewed as `[n, c, s]` (s = spatial positions).
@@ -100,8 +120,7 @@ impl Module for BatchNorm {
                 .add(&per_channel(&self.bias)?)?
         } else {
             // Fold the statistics into one scale and shift: two passes over the batch.
-            let scale = self.weight.div(&self.running_var.add_scalar(self.eps)?.sqrt()?)?;
-            let shift = self.bias.sub(&self.running_mean.mul(&scale)?)?;
+            let (scale, shift) = self.eval_affine()?;
             xs.mul(&per_channel(&scale)?)?.add(&per_channel(&shift)?)?
         };
         y.reshape(x.shape())
@@ -118,6 +137,9 @@ impl Module for BatchNorm {
     }
     fn set_training(&self, training: bool) {
         self.training.set(training)
+    }
+    fn as_batch_norm(&self) -> Option<&BatchNorm> {
+        Some(self)
     }
     fn is_training(&self) -> bool {
         self.training.get()

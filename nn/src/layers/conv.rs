@@ -1,6 +1,7 @@
 use crate::init::{fans, Init};
+use crate::layers::BatchNorm;
 use crate::module::Module;
-use graft_engine::{Conv2dOptions, Result, Rng, Tensor};
+use graft_engine::{Conv2dEpilogue, Conv2dOptions, ConvActivation, Result, Rng, Tensor};
 
 /// 2-D convolution with weight `[out, in/groups, kh, kw]` and bias `[out]` (PyTorch's
 /// `nn.Conv2d`, dilation = 1); `options.groups` cuts the channels into groups (`groups = in` is a
@@ -40,6 +41,23 @@ impl Conv2d {
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.conv2d_bias(&self.weight, self.bias.as_ref(), self.options)
+    }
+    /// The convolution with `bn`'s running statistics and `act` in its epilogue; the own bias,
+    /// if any, is folded into the shift (`bias · scale + shift`), keeping its gradient.
+    fn forward_then_batch_norm(&self, x: &Tensor, bn: &BatchNorm, act: ConvActivation) -> Option<Result<Tensor>> {
+        let fused = || -> Result<Option<Tensor>> {
+            let out_channels = self.weight.shape()[0];
+            let Some((scale, shift)) = bn.frozen_affine()?.filter(|(scale, _)| scale.shape() == [out_channels]) else {
+                return Ok(None);
+            };
+            let shift = match &self.bias {
+                Some(b) => b.mul(&scale)?.add(&shift)?,
+                None => shift,
+            };
+            let epi = Conv2dEpilogue { bias: Some(&shift), scale: Some(&scale), act };
+            x.conv2d_fused(&self.weight, epi, self.options).map(Some)
+        };
+        fused().transpose()
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut v = vec![("weight".to_string(), self.weight.clone())];

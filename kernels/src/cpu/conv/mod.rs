@@ -8,8 +8,10 @@
 //! kernel taps directly, since a GEMM of depth `kh·kw` per channel would spend its time packing.
 
 mod depthwise;
+mod epilogue;
 mod unfold;
 
+pub use epilogue::{ConvActivation, ConvEpilogue};
 pub use unfold::{col2im, im2col};
 
 use super::gemm::PAR_MIN_MACS;
@@ -124,28 +126,37 @@ fn with_scratch<T>(slot: &'static LocalKey<Cell<Vec<f32>>>, len: usize, f: impl 
     out
 }
 
-/// `out[n] = weight · im2col(x[n]) (+ bias per output channel)`, group by group; images run in
-/// parallel. Adding the bias here, while the image's output is still in cache, saves a separate
-/// broadcast pass.
-pub fn conv2d_forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Conv2dGeometry, out: &mut [f32]) {
+/// `out[n] = epilogue(weight · im2col(x[n]))`, group by group; images run in parallel. The
+/// epilogue (bias, per-channel scale, activation) runs while the image's output is still in
+/// cache, which saves separate passes over the whole batch. A 1×1 convolution with stride 1 and
+/// no padding multiplies the image itself: its im2col matrix would be a copy of it.
+pub fn conv2d_forward(x: &[f32], weight: &[f32], epi: &ConvEpilogue, g: &Conv2dGeometry, out: &mut [f32]) {
     if g.is_depthwise() {
-        return depthwise::forward(x, weight, bias, g, out);
+        return depthwise::forward(x, weight, epi, g, out);
     }
     let sub = g.group();
     let (plane, patch) = (g.oh() * g.ow(), g.patch_len());
     let (img, group_in, group_w) = (g.c * g.h * g.w, sub.c * g.h * g.w, sub.o * patch);
+    let pointwise = g.kh == 1 && g.kw == 1 && g.stride == (1, 1) && g.padding == (0, 0);
     let parallel = worth_splitting(g.n * g.o * plane * patch, PAR_MIN_MACS);
     for_each_piece(out, g.o * plane, parallel, &|n, out_n| {
-        with_scratch(&COLS, patch * plane, |cols| {
-            // One pass with groups = 1: the plain convolution.
-            for (gi, out_g) in out_n.chunks_mut(sub.o * plane).enumerate() {
-                im2col(&x[n * img + gi * group_in..][..group_in], &sub, cols);
-                matmul(&weight[gi * group_w..][..group_w], cols, out_g, MatmulSpec::new(sub.o, plane, patch));
+        // One pass with groups = 1: the plain convolution.
+        for (gi, out_g) in out_n.chunks_mut(sub.o * plane).enumerate() {
+            let x_g = &x[n * img + gi * group_in..][..group_in];
+            let w_g = &weight[gi * group_w..][..group_w];
+            let spec = MatmulSpec::new(sub.o, plane, patch);
+            if pointwise {
+                matmul(w_g, x_g, out_g, spec);
+            } else {
+                with_scratch(&COLS, patch * plane, |cols| {
+                    im2col(x_g, &sub, cols);
+                    matmul(w_g, cols, out_g, spec);
+                });
             }
-        });
-        if let Some(bias) = bias {
-            for (row, &b) in out_n.chunks_mut(plane).zip(bias) {
-                row.iter_mut().for_each(|v| *v += b);
+        }
+        if !epi.is_identity() {
+            for (oc, row) in out_n.chunks_mut(plane).enumerate() {
+                epi.apply_in_place(oc, row);
             }
         }
     });
@@ -248,12 +259,12 @@ mod tests {
         let g =
             Conv2dGeometry { n: 1, c: 1, h: 3, w: 3, o: 1, kh: 2, kw: 2, stride: (1, 1), padding: (0, 0), groups: 1 };
         let mut out = vec![0.0; 4];
-        conv2d_forward(&x, &[1.0; 4], None, &g, &mut out);
+        conv2d_forward(&x, &[1.0; 4], &ConvEpilogue::default(), &g, &mut out);
         assert_eq!(out, [12.0, 16.0, 24.0, 28.0]);
         // Padding 1, stride 2: corners see the padded border.
         let g2 = Conv2dGeometry { padding: (1, 1), stride: (2, 2), ..g };
         let mut out2 = vec![0.0; 4];
-        conv2d_forward(&x, &[1.0; 4], None, &g2, &mut out2);
+        conv2d_forward(&x, &[1.0; 4], &ConvEpilogue::default(), &g2, &mut out2);
         assert_eq!(out2, [1.0, 5.0, 11.0, 28.0]);
     }
 }

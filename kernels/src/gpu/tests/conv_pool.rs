@@ -42,7 +42,7 @@ fn conv2d_and_its_backwards_match_cpu() {
         // Tolerance: sums of up to patch_len (forward, dx) or n*oh*ow (dw) products in [-1, 1],
         // in another order than the CPU's.
         let mut want = vec![0.0; dy.len()];
-        cpu::conv2d_forward(&x, &w, None, &g, &mut want);
+        cpu::conv2d_forward(&x, &w, &cpu::ConvEpilogue::default(), &g, &mut want);
         let got = gpu::conv2d_forward(&ctx, &gx, &gw, &g).unwrap().to_vec().unwrap();
         assert_close(&format!("conv2d {g:?}"), &got, &want, 1e-6 * g.patch_len() as f32 * 4.0, 1e-5);
         let mut want = vec![0.0; x.len()];

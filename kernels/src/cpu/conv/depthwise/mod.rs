@@ -3,7 +3,7 @@
 //! channel would unfold each plane `kh·kw` times to multiply it by a `m × kh·kw` matrix, a GEMM
 //! far too small to pay for its packing.
 //!
-//! Each tap `(ki, kj)` adds `w · x[iy][ox·s + kj − p]` along the output row `ox`. For stride 1 that
+//! The forward has its own layout ([`forward`]). In the backward each tap `(ki, kj)` adds `w · x[iy][ox·s + kj − p]` along the output row `ox`. For stride 1 that
 //! reads consecutive input columns; for a larger stride `s` the input plane is first split by
 //! column phase (`phased[iy][r][j] = x[iy][j·s + r]`), after which every tap again reads (or, in
 //! the input gradient, writes) one contiguous run, so all three loops are plain `a += w·b` over
@@ -13,6 +13,10 @@
 //! Forward and input gradient run one plane per task (outputs of distinct planes are disjoint);
 //! the weight gradient runs one output channel per task, summing its images in order, so the
 //! result does not depend on the thread count.
+
+mod forward;
+
+pub(super) use forward::forward;
 
 use super::unfold::{input_row, valid_columns};
 use super::{with_scratch, Conv2dGeometry};
@@ -144,41 +148,6 @@ macro_rules! widest {
     };
 }
 
-/// `out[n, oc] = bias[oc] + Σ_taps w[oc, tap] · shifted x[n, oc / m]`, one plane per task.
-pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Conv2dGeometry, out: &mut [f32]) {
-    let plan = Plan::new(g);
-    let (plane, taps, hw, m) = (plan.oh * plan.ow, plan.taps(), g.h * g.w, g.out_per_group());
-    let parallel = worth_splitting(g.n * g.o * plane * taps, PAR_MIN_MACS);
-    for_each_piece(out, plane, parallel, &|i, out_p| {
-        let (n, oc) = (i / g.o, i % g.o);
-        let src = &x[(n * g.c + oc / m) * hw..][..hw];
-        let b = bias.map_or(0.0, |b| b[oc]);
-        with_scratch(&PHASED, plan.phased_len(), |buf| {
-            forward_plane(&plan, plan.phased(src, buf), &weight[oc * taps..][..taps], b, out_p);
-        });
-    });
-}
-
-widest! {
-    /// One output plane from its phased input plane `xp` and kernel `wk`.
-    fn forward_plane = forward_plane_body(plan: &Plan, xp: &[f32], wk: &[f32], b: f32, out: &mut [f32])
-}
-
-#[inline(always)]
-fn forward_plane_body(plan: &Plan, xp: &[f32], wk: &[f32], b: f32, out: &mut [f32]) {
-    let kw = plan.g.kw;
-    for (oy, row) in out.chunks_exact_mut(plan.ow).enumerate() {
-        row.fill(b);
-        for ki in 0..plan.g.kh {
-            let Some(iy) = input_row(&plan.g, oy, ki) else { continue };
-            for (c, &wv) in plan.cols.iter().zip(&wk[ki * kw..][..kw]) {
-                let src = &xp[plan.row(iy, c.phase) + c.start..][..c.hi - c.lo];
-                row[c.lo..c.hi].iter_mut().zip(src).for_each(|(o, &v)| *o += wv * v);
-            }
-        }
-    }
-}
-
 /// `dx[n, ic] = Σ over the channel's `m` outputs and the taps of `w · dy` put back where the tap
 /// read, one input plane per task.
 pub(super) fn backward_input(dy: &[f32], weight: &[f32], g: &Conv2dGeometry, dx: &mut [f32]) {
@@ -287,7 +256,9 @@ fn weight_plane_body(plan: &Plan, dy: &[f32], xp: &[f32], acc: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Conv2dGeometry};
+    use super::super::{
+        conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Conv2dGeometry, ConvActivation, ConvEpilogue,
+    };
 
     /// The convolution by its definition, for any groups: `[n, o, oh, ow]`.
     fn naive_forward(x: &[f32], w: &[f32], g: &Conv2dGeometry) -> Vec<f32> {
@@ -351,6 +322,11 @@ mod tests {
             g(2, 4, 9, 7, 6, (3, 3), (2, 1), (1, 1), 2),
             g(1, 6, 5, 5, 9, (1, 1), (1, 1), (0, 0), 3),
             g(1, 1, 4, 4, 2, (3, 3), (1, 1), (1, 1), 1),
+            g(2, 5, 3, 7, 4, (1, 1), (1, 1), (0, 0), 1),
+            g(1, 3, 1, 1, 6, (1, 1), (1, 1), (0, 0), 3),
+            g(2, 3, 6, 6, 3, (3, 3), (3, 3), (1, 1), 3),
+            g(1, 2, 1, 5, 2, (3, 3), (1, 1), (1, 1), 2),
+            g(1, 2, 3, 3, 2, (3, 3), (2, 2), (2, 2), 2),
             g(2, 32, 17, 17, 32, (3, 3), (2, 2), (1, 1), 32),
             // Above `PAR_MIN_MACS`: planes and channels split across threads.
             g(2, 64, 32, 32, 64, (3, 3), (1, 1), (1, 1), 64),
@@ -367,7 +343,7 @@ mod tests {
             let dy = values(g.n * g.o * oh * ow, 2.5);
             let bias = values(g.o, 3.5);
             let mut out = vec![f32::NAN; dy.len()];
-            conv2d_forward(&x, &w, Some(&bias), &g, &mut out);
+            conv2d_forward(&x, &w, &ConvEpilogue::bias(Some(&bias)), &g, &mut out);
             let want = naive_forward(&x, &w, &g);
             for (i, (&got, &want)) in out.iter().zip(&want).enumerate() {
                 let want = want + bias[i / (oh * ow) % g.o];
@@ -386,6 +362,23 @@ mod tests {
             for (oc, &got) in db.iter().enumerate() {
                 let want: f32 = (0..g.n).flat_map(|n| &dy[(n * g.o + oc) * oh * ow..][..oh * ow]).sum();
                 assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{g:?} db[{oc}]: {got} vs {want}");
+            }
+            // The epilogue: act(conv · scale + bias) per output channel, on either path.
+            let scale = values(g.o, 4.5);
+            for act in [ConvActivation::Identity, ConvActivation::Relu, ConvActivation::Relu6] {
+                let epi = ConvEpilogue { bias: Some(&bias), scale: Some(&scale), act };
+                let mut fused = vec![f32::NAN; dy.len()];
+                conv2d_forward(&x, &w, &epi, &g, &mut fused);
+                for (i, (&got, &plain)) in fused.iter().zip(&plain).enumerate() {
+                    let oc = i / (oh * ow) % g.o;
+                    let z = plain * scale[oc] + bias[oc];
+                    let want = match act {
+                        ConvActivation::Identity => z,
+                        ConvActivation::Relu => z.max(0.0),
+                        ConvActivation::Relu6 => z.clamp(0.0, 6.0),
+                    };
+                    assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "{g:?} {act:?} [{i}]: {got} vs {want}");
+                }
             }
             let mut dw_only = vec![f32::NAN; w.len()];
             conv2d_backward_weight(&dy, &x, &g, &mut dw_only, None);
