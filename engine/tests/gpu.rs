@@ -13,8 +13,8 @@
 
 use graft_engine::gradcheck::{check_gradients, GradCheck};
 use graft_engine::{
-    gpu_pool_stats, no_grad, op_stats, reset_op_stats, BinaryOp, Conv2dOptions, Device, Error, GpuContext, GpuDevice,
-    Pool2dOptions, Result, Rng, Tensor, UnaryOp,
+    gpu_pool_stats, no_grad, op_stats, reset_op_stats, BinaryOp, Conv2dEpilogue, Conv2dOptions, ConvActivation, Device,
+    Error, GpuContext, GpuDevice, Pool2dOptions, Result, Rng, Tensor, UnaryOp,
 };
 use graft_kernels::unary_table::Domain;
 
@@ -565,6 +565,30 @@ fn grouped_and_depthwise_conv_match_the_cpu() {
         forward_matches(&dev, &what, &inputs, |t| t[0].conv2d(&t[1], opts), PRODUCT);
         let f = |t: &[Tensor]| t[0].conv2d_bias(&t[1], Some(&t[2]), opts);
         grads_match(&dev, &format!("{what} + bias"), &[x, w, b], f, GRAD);
+    }
+}
+
+#[test]
+fn fused_conv_epilogues_match_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(22);
+    for ((xs, ws, stride, padding), groups) in GROUPED_CONV_CASES {
+        let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
+        let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
+        let b = Tensor::randn(&[ws[0]], 0.5, 1.0, &mut rng);
+        let scale = Tensor::randn(&[ws[0]], 1.0, 2.0, &mut rng);
+        let opts = Conv2dOptions { stride, padding, groups };
+        for act in [ConvActivation::Identity, ConvActivation::Relu, ConvActivation::Relu6] {
+            // The scale is a constant: it travels with the input instead of being a leaf.
+            let f = |t: &[Tensor]| {
+                let scale = scale.to_device(&t[0].device())?;
+                t[0].conv2d_fused(&t[1], Conv2dEpilogue { bias: Some(&t[2]), scale: Some(&scale), act }, opts)
+            };
+            let what = format!("conv2d_fused {xs:?} {ws:?} groups={groups} {act:?}");
+            let inputs = [x.clone(), w.clone(), b.clone()];
+            forward_matches(&dev, &what, &inputs, f, PRODUCT);
+            grads_match(&dev, &what, &inputs, f, GRAD);
+        }
     }
 }
 

@@ -216,3 +216,66 @@ fn sequential_runs_linear_then_relu_as_one_op_with_the_same_values_and_gradients
     let err = net.forward(&Tensor::zeros(&[2, 3])).unwrap_err().to_string();
     assert!(err.contains("in layer 0 = linear(6,5)"), "{err}");
 }
+
+#[test]
+fn sequential_folds_a_frozen_batchnorm_and_its_activation_into_the_convolution() {
+    use graft_engine::{op_stats, reset_op_stats};
+    use graft_nn::layers::{BatchNorm, Relu6};
+    let mut rng = rng();
+    let conv = Conv2d::new(3, 4, 3, 1, 1, &mut rng);
+    let bn = BatchNorm::new_2d(4);
+    // Running statistics and affine parameters that are not the identity.
+    bn.running_mean.set_data(&Tensor::randn(&[4], 0.0, 1.0, &mut rng)).expect("shape");
+    bn.running_var.set_data(&Tensor::rand_uniform(&[4], 0.5, 2.0, &mut rng)).expect("shape");
+    bn.weight.set_data(&Tensor::randn(&[4], 1.0, 0.5, &mut rng)).expect("shape");
+    bn.bias.set_data(&Tensor::randn(&[4], 2.0, 1.0, &mut rng)).expect("shape");
+    let net = graft_nn::Sequential::new().layer(conv).layer(bn).layer(Relu6);
+    net.set_training(false);
+    let x = Tensor::randn(&[5, 3, 6, 6], 0.0, 2.0, &mut rng);
+    let by_layer = |x: &Tensor| (0..net.len()).try_fold(x.clone(), |h, i| net.get(i).expect("in range").forward(&h));
+    let close = |got: &Tensor, want: &Tensor| {
+        for (g, w) in got.to_vec().expect("cpu").iter().zip(want.to_vec().expect("cpu")) {
+            assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{g} vs {w}");
+        }
+    };
+    let frozen_bn = || {
+        let bn = net.get(1).expect("the BatchNorm");
+        bn.parameters().iter().for_each(|p| p.set_requires_grad(false).expect("a leaf"));
+    };
+    frozen_bn();
+    let want = by_layer(&x).expect("forward");
+    reset_op_stats();
+    let got = net.forward(&x).expect("forward");
+    let stats = op_stats();
+    assert_eq!(stats.forward_launches("conv2d"), 1);
+    assert_eq!(stats.forward_launches("relu6"), 0, "the ReLU6 ran inside the convolution");
+    // Only the folding itself multiplies and adds: per channel, not per output.
+    for op in ["mul", "add"] {
+        let flops = stats.forward.get(op).map_or(0, |c| c.flops);
+        assert!(flops <= 4 * 3, "{op}: {flops} flops, so the BatchNorm ran on the outputs");
+    }
+    close(&got, &want);
+
+    // The convolution still trains through the folded BatchNorm: same gradients.
+    let params = net.get(0).expect("the convolution").parameters();
+    let grads = |loss: Tensor| -> Vec<Vec<f32>> {
+        params.iter().for_each(|p| p.zero_grad());
+        loss.backward().expect("backward");
+        params.iter().map(|p| p.grad().expect("a gradient").to_vec().expect("cpu")).collect()
+    };
+    let want_grads = grads(want.square().and_then(|s| s.sum_all()).expect("loss"));
+    let got_grads = grads(got.square().and_then(|s| s.sum_all()).expect("loss"));
+    for (g, w) in got_grads.iter().flatten().zip(want_grads.iter().flatten()) {
+        assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+    }
+
+    // A BatchNorm that trains (in training mode, or whose parameters want gradients) is not folded.
+    net.get(1).expect("the BatchNorm").parameters().iter().for_each(|p| p.set_requires_grad(true).expect("a leaf"));
+    reset_op_stats();
+    close(&net.forward(&x).expect("forward"), &want);
+    assert_eq!(op_stats().forward_launches("relu6"), 1, "a trainable BatchNorm runs on its own");
+    net.set_training(true);
+    reset_op_stats();
+    net.forward(&x).expect("forward");
+    assert_eq!(op_stats().forward_launches("relu6"), 1, "batch statistics are not folded");
+}

@@ -118,17 +118,23 @@ impl Tensor {
                     }
                     _ => dy.clone(),
                 };
+                // The bias is added after the scale: its gradient is the unscaled one's sum.
+                let mut db_scaled = None;
                 if let Some(scale) = &scale {
+                    if with_bias && needs[2] {
+                        db_scaled = Some(g_conv.sum_to(&[1, g.o, 1, 1])?.reshape(&[g.o])?);
+                    }
                     g_conv = g_conv.mul(scale)?;
                 }
-                let asked = [needs[0], needs[1], with_bias && needs[2]];
+                let asked = [needs[0], needs[1], with_bias && needs[2] && db_scaled.is_none()];
                 let (dx, dw, db) = x.storage().conv2d_backward(&w.storage(), &g_conv.storage(), &g, asked)?;
                 let mut grads = vec![
                     dx.map(|s| Tensor::from_storage(s, x.shape())).transpose()?,
                     dw.map(|s| Tensor::from_storage(s, w.shape())).transpose()?,
                 ];
                 if with_bias {
-                    grads.push(db.map(|d| Tensor::from_storage(d, &[g.o])).transpose()?);
+                    let db = db.map(|d| Tensor::from_storage(d, &[g.o])).transpose()?;
+                    grads.push(db_scaled.or(db));
                 }
                 Ok(grads)
             }
@@ -258,6 +264,56 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("one value per output channel: shape [2]"), "{err}");
+    }
+
+    #[test]
+    fn conv2d_fused_passes_the_gradient_check_and_matches_its_composition() {
+        use super::{Conv2dEpilogue, ConvActivation};
+        let mut rng = Rng::new(9);
+        // A plain (im2col + GEMM), a 1×1 (no im2col) and a depthwise stride-2 convolution.
+        for (xs, ws, opts) in [
+            ([3, 2, 5, 4], [3, 2, 3, 2], Conv2dOptions::square(1, 1)),
+            ([2, 3, 3, 3], [4, 3, 1, 1], Conv2dOptions::default()),
+            ([2, 3, 6, 5], [3, 1, 3, 3], Conv2dOptions::square(2, 1).with_groups(3)),
+        ] {
+            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
+            let b = Tensor::randn(&[ws[0]], 0.5, 1.0, &mut rng);
+            let scale = Tensor::randn(&[ws[0]], 1.0, 2.0, &mut rng);
+            for act in [ConvActivation::Identity, ConvActivation::Relu, ConvActivation::Relu6] {
+                let fused = |t: &[Tensor]| {
+                    let epi = Conv2dEpilogue { bias: Some(&t[2]), scale: Some(&scale), act };
+                    t[0].conv2d_fused(&t[1], epi, opts)
+                };
+                check_gradients(fused, &[x.clone(), w.clone(), b.clone()], GradCheck::default())
+                    .unwrap_or_else(|e| panic!("{xs:?} {ws:?} {act:?}: {e}"));
+                let got = fused(&[x.clone(), w.clone(), b.clone()]).unwrap().to_vec().unwrap();
+                let per_channel = |t: &Tensor| t.reshape(&[1, ws[0], 1, 1]).unwrap();
+                let z = x.conv2d(&w, opts).unwrap().mul(&per_channel(&scale)).unwrap().add(&per_channel(&b)).unwrap();
+                let want = match act {
+                    ConvActivation::Identity => z,
+                    ConvActivation::Relu => z.relu().unwrap(),
+                    ConvActivation::Relu6 => z.relu6().unwrap(),
+                };
+                for (f, c) in got.iter().zip(want.to_vec().unwrap()) {
+                    assert!((f - c).abs() <= 1e-5 * (1.0 + c.abs()), "{xs:?} {act:?}: {f} vs {c}");
+                }
+            }
+        }
+        let trained = Tensor::ones(&[2]).requires_grad_(true).unwrap();
+        let epi = Conv2dEpilogue { scale: Some(&trained), ..Default::default() };
+        let err = Tensor::zeros(&[1, 1, 3, 3])
+            .conv2d_fused(&Tensor::zeros(&[2, 1, 2, 2]), epi, Conv2dOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot receive a gradient"), "{err}");
+        let short = Tensor::ones(&[3]);
+        let epi = Conv2dEpilogue { scale: Some(&short), ..Default::default() };
+        let err = Tensor::zeros(&[1, 1, 3, 3])
+            .conv2d_fused(&Tensor::zeros(&[2, 1, 2, 2]), epi, Conv2dOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the scale needs one value per output channel: shape [2]"), "{err}");
     }
 
     #[test]
