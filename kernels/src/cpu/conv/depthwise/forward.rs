@@ -19,6 +19,8 @@ use std::cell::Cell;
 
 /// Outputs summed in registers at a time: four AVX-512 vectors (eight AVX2 ones).
 const BLOCK: usize = 64;
+/// The block of a plane's last outputs, so that a 3×3 plane does not compute 64.
+const TAIL_BLOCK: usize = 16;
 
 thread_local! {
     /// One input plane's phase planes.
@@ -47,7 +49,7 @@ struct FlatPlan {
     pw: usize,
     /// Floats per phase plane: its rows plus the slack the last block's reads run into.
     phase_len: usize,
-    /// Outputs computed per plane: `oh·pw` rounded up to whole blocks.
+    /// Outputs computed per plane: `oh·pw` rounded up to whole tail blocks.
     wide_len: usize,
     /// Per tap, in `(ki, kj)` order.
     taps: Vec<Tap>,
@@ -64,7 +66,7 @@ impl FlatPlan {
         let col = |kj: usize| kj + left * sw - p_w;
         let (max_ro, max_co) = ((row(g.kh - 1)) / sh, (col(g.kw - 1)) / sw);
         let (ph, pw) = (oh + max_ro, ow + max_co);
-        let wide_len = (oh * pw).div_ceil(BLOCK) * BLOCK;
+        let wide_len = (oh * pw).div_ceil(TAIL_BLOCK) * TAIL_BLOCK;
         let taps: Vec<Tap> = (0..g.kh)
             .flat_map(|ki| (0..g.kw).map(move |kj| (row(ki), col(kj))))
             .map(|(a, b)| Tap { phase: (a % sh) * sw + b % sw, offset: (a / sh) * pw + b / sw })
@@ -154,16 +156,24 @@ fn wide_plane(plan: &FlatPlan, phases: &[f32], wk: &[f32], wide: &mut [f32]) {
 }
 
 /// The wide output plane, a block of [`BLOCK`] outputs at a time with every tap summed in a
-/// register-sized accumulator. Rust does not contract `a * b + c` into FMA, so every vector
-/// width gives the same bits.
+/// register-sized accumulator, the rest in blocks of [`TAIL_BLOCK`]. Rust does not contract
+/// `a * b + c` into FMA, so every vector width gives the same bits.
 #[inline(always)]
 fn wide_plane_body(plan: &FlatPlan, phases: &[f32], wk: &[f32], wide: &mut [f32]) {
-    for (b, block) in wide.chunks_exact_mut(BLOCK).enumerate() {
-        let mut acc = [0.0f32; BLOCK];
+    let full = wide.len() / BLOCK * BLOCK;
+    let (head, tail) = wide.split_at_mut(full);
+    sum_taps::<BLOCK>(plan, phases, wk, head, 0);
+    sum_taps::<TAIL_BLOCK>(plan, phases, wk, tail, full);
+}
+
+/// `out` (starting at wide position `start`, a whole number of `B`-blocks) from the taps.
+#[inline(always)]
+fn sum_taps<const B: usize>(plan: &FlatPlan, phases: &[f32], wk: &[f32], out: &mut [f32], start: usize) {
+    for (b, block) in out.chunks_exact_mut(B).enumerate() {
+        let mut acc = [0.0f32; B];
         for (t, &w) in plan.taps.iter().zip(wk) {
-            let src: &[f32; BLOCK] = phases[t.phase * plan.phase_len + t.offset + b * BLOCK..][..BLOCK]
-                .try_into()
-                .expect("a block is BLOCK floats");
+            let at = t.phase * plan.phase_len + t.offset + start + b * B;
+            let src: &[f32; B] = phases[at..][..B].try_into().expect("a block is B floats");
             acc.iter_mut().zip(src).for_each(|(a, &v)| *a += w * v);
         }
         block.copy_from_slice(&acc);

@@ -335,6 +335,37 @@ mod tests {
     }
 
     #[test]
+    fn an_image_gives_the_same_bits_alone_and_in_a_batch() {
+        // The transfer feature cache relies on it; a depthwise convolution groups planes per task.
+        let g = |c, h, o, k: usize, groups| Conv2dGeometry {
+            n: 6,
+            c,
+            h,
+            w: h,
+            o,
+            kh: k,
+            kw: k,
+            stride: (1, 1),
+            padding: (k / 2, k / 2),
+            groups,
+        };
+        for g in [g(7, 3, 5, 1, 1), g(9, 6, 9, 3, 9), g(16, 30, 16, 3, 16)] {
+            let (x, w) = (values(g.n * g.c * g.h * g.w, 0.25), values(g.o * g.patch_len(), 0.75));
+            let (scale, bias) = (values(g.o, 1.25), values(g.o, 1.75));
+            let epi = ConvEpilogue { bias: Some(&bias), scale: Some(&scale), act: ConvActivation::Relu6 };
+            let out_len = g.o * g.oh() * g.ow();
+            let mut batch = vec![f32::NAN; g.n * out_len];
+            conv2d_forward(&x, &w, &epi, &g, &mut batch);
+            let one = Conv2dGeometry { n: 1, ..g };
+            for (image, want) in x.chunks_exact(g.c * g.h * g.w).zip(batch.chunks_exact(out_len)) {
+                let mut alone = vec![f32::NAN; out_len];
+                conv2d_forward(image, &w, &epi, &one, &mut alone);
+                assert_eq!(alone, want, "{g:?}");
+            }
+        }
+    }
+
+    #[test]
     fn grouped_and_depthwise_match_the_definition_and_their_adjoints() {
         for g in geometries() {
             let (oh, ow) = (g.oh(), g.ow());
