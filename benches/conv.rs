@@ -1,12 +1,17 @@
 //! Convolutions of MobileNetV2's shapes at batch 32: its depthwise 3×3 layers at stride 2
 //! (`[32, 96, 56, 56]`) and stride 1 (`[32, 144, 28, 28]`), both with padding 1, and for scale
 //! one pointwise 1×1 projection (`144 → 24` channels at 28×28), each forward alone and forward
-//! plus backward (input and weight gradients).
+//! plus backward (input and weight gradients). Then, for the stride-1 depthwise and the
+//! pointwise layer, a frozen conv → eval BatchNorm → ReLU6 unit (MobileNetV2's) run the way
+//! `Sequential` runs it (BatchNorm and ReLU6 folded into the convolution's epilogue) against the
+//! same three layers run one by one.
 //!
 //!     cargo bench --bench conv
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use graft::engine::{no_grad, Conv2dOptions, Rng, Tensor};
+use graft::nn::layers::{BatchNorm, Conv2d, Relu6};
+use graft::nn::{init::Init, set_requires_grad, Module, Sequential};
 
 const BATCH: usize = 32;
 
@@ -34,6 +39,20 @@ fn conv(c: &mut Criterion) {
                 x.conv2d(w, opts).and_then(|y| y.sum_all()).and_then(|l| l.backward()).expect("backward");
                 leaves.iter().for_each(|t| t.zero_grad());
             })
+        });
+    }
+    for (name, ch, size, out, k, stride, groups) in &LAYERS[1..] {
+        let x = Tensor::randn(&[BATCH, *ch, *size, *size], 0.0, 1.0, &mut rng);
+        let opts = Conv2dOptions::square(*stride, k / 2).with_groups(*groups);
+        let conv = Conv2d::with_init([*out, ch / groups, *k, *k], false, opts, Init::KaimingNormal, &mut rng);
+        let bn = BatchNorm::new_2d(*out);
+        bn.running_var.set_data(&Tensor::rand_uniform(&[*out], 0.5, 2.0, &mut rng)).expect("shape");
+        let unit = Sequential::new().layer(conv).layer(bn).layer(Relu6);
+        unit.set_training(false);
+        set_requires_grad(&unit, false);
+        group.bench_function(format!("{name}_bn_relu6_folded"), |b| b.iter(|| unit.forward(&x).expect("forward")));
+        group.bench_function(format!("{name}_bn_relu6_layer_by_layer"), |b| {
+            b.iter(|| (0..unit.len()).try_fold(x.clone(), |h, i| unit.get(i).expect("in range").forward(&h)))
         });
     }
     group.finish();
