@@ -72,6 +72,12 @@ fn describe(group: &[&TensorSummary]) -> Option<String> {
         return Some(match w.as_slice() {
             [o, i] if has("bias") => format!("linear({i},{o})"),
             [o, i] => format!("linear({i},{o},bias=false) or embedding({o},{i})"),
+            // A weight's second dimension is the input channels *per group*: with one, the
+            // layer may as well be depthwise (MobileNets), which the shapes cannot tell apart.
+            [o, 1, kh, kw] if *o > 1 => format!(
+                "conv2d(1,{o},{k}{no_bias}) or a depthwise conv2d(c,{o},{k},groups=c{no_bias}) with c dividing {o}",
+                k = kernel(*kh, *kw)
+            ),
             [o, i, kh, kw] => format!("conv2d({i},{o},{}{no_bias})", kernel(*kh, *kw)),
             [n] if has("running_mean") => format!("batchnorm1d({n}) or batchnorm2d({n})"),
             [n] => format!("layernorm({n})"),
@@ -115,11 +121,16 @@ mod tests {
             t("features.1.running_var", &[32]),
             t("classifier.weight", &[10, 6272]),
             t("classifier.bias", &[10]),
+            t("conv.weight", &[24, 8, 1, 1]),
         ];
         let got = layers_of(&torch);
-        assert_eq!(got[0], ("features.0".into(), "conv2d(1,32,3)".into()));
+        assert_eq!(
+            got[0],
+            ("features.0".into(), "conv2d(1,32,3) or a depthwise conv2d(c,32,3,groups=c) with c dividing 32".into())
+        );
         assert_eq!(got[1].1, "batchnorm1d(32) or batchnorm2d(32)");
         assert_eq!(got[2], ("classifier".into(), "linear(6272,10)".into()));
+        assert_eq!(got[3], ("conv".into(), "conv2d(8,24,1,bias=false)".into()));
         let keras = [t("dense/kernel:0", &[784, 100]), t("dense/bias:0", &[100]), t("dense_1/kernel", &[100, 1])];
         let got = layers_of(&keras);
         assert_eq!(got[0].1, "linear(784,100)  (Keras Dense kernel [in, out])");
