@@ -170,3 +170,31 @@ fn a_deep_clone_is_equal_and_independent() {
     copy.layers[0].output.weight.set_data(&Tensor::zeros(&[8, 12])).unwrap();
     assert_ne!(out(&copy), out(&model), "the copy's weights are its own");
 }
+
+#[test]
+fn a_pytorch_model_bin_directory_loads_and_gives_hugging_faces_hidden_states() {
+    // nn/tests/data/bert_pth: a tiny random transformers.BertModel saved with torch.save, as
+    // older Hub repositories ship BERT, and its last hidden state (make_fixture.py).
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/bert_pth");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bert_pytorch_model_bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["config.json", "pytorch_model.bin"] {
+        std::fs::copy(data.join(file), dir.join(file)).unwrap();
+    }
+    let _ = std::fs::remove_file(dir.join("model.safetensors"));
+    let model = BertModel::load(&dir).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("expected.json")).unwrap()).unwrap();
+    let want: Vec<f32> =
+        expected["last_hidden_state"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    let (ids, mask) = batch();
+    let got = model.encode(&ids, Some(&mask)).unwrap();
+    assert_eq!(got.shape(), &[2, 5, 8]);
+    for (i, (g, w)) in got.to_vec().unwrap().iter().zip(&want).enumerate() {
+        assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "[{i}]: {g} vs {w}");
+    }
+    // Without either weights file the error names both.
+    std::fs::remove_file(dir.join("pytorch_model.bin")).unwrap();
+    let e = BertModel::load(&dir).err().expect("no weights").to_string();
+    assert!(e.contains("model.safetensors") && e.contains("pytorch_model.bin"), "{e}");
+}

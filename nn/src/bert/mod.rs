@@ -1,4 +1,5 @@
-//! BERT encoders from Hugging Face (`BertModel`: `config.json` + `model.safetensors`), such as
+//! BERT encoders from Hugging Face (`BertModel`: `config.json` + `model.safetensors` or
+//! `pytorch_model.bin`), such as
 //! sentence-transformers' all-MiniLM-L6-v2, with sentence-transformers' mean pooling.
 //!
 //! The encoder is composed of engine ops that each have a CPU and a WGSL kernel and a

@@ -35,7 +35,8 @@ impl BertModel {
         BertModel { config, embeddings, layers, pooler }
     }
 
-    /// Loads a Hugging Face model directory: `config.json` and `model.safetensors`, strictly
+    /// Loads a Hugging Face model directory: `config.json` and `model.safetensors` (or, when
+    /// there is none, `pytorch_model.bin` through the safe `.pth` reader), strictly
     /// (every tensor found with the config's shape, nothing unexpected, or one error listing
     /// every problem).
     ///
@@ -54,14 +55,17 @@ impl BertModel {
             )));
         }
         let config = BertConfig::from_file(dir.join("config.json"))?;
-        let weights = dir.join("model.safetensors");
-        if !weights.is_file() {
+        // Newer Hub repositories ship safetensors; older ones only PyTorch's pickle, which the
+        // restricted `.pth` reader loads without running it.
+        let Some(weights) =
+            ["model.safetensors", "pytorch_model.bin"].map(|f| dir.join(f)).into_iter().find(|p| p.is_file())
+        else {
             return Err(NnError::Model(format!(
-                "{}: missing; graft reads BERT weights from model.safetensors (convert a pytorch_model.bin \
-                 with safetensors' convert script)",
-                weights.display()
+                "{}: neither model.safetensors nor pytorch_model.bin is there; graft reads BERT weights from one \
+                 of them",
+                dir.display()
             )));
-        }
+        };
         let has_pooler = inspect(&weights)?.tensors.iter().any(|t| t.name.starts_with("pooler."));
         let model = BertModel::new(config, has_pooler, &mut Rng::new(0));
         load_state_dict_ignoring(&model, &weights, &IGNORED)?;

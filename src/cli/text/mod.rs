@@ -25,7 +25,8 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct TextArgs {
-    /// A Hugging Face BERT directory (config.json, model.safetensors, tokenizer.json or vocab.txt).
+    /// A Hugging Face BERT directory (config.json, model.safetensors or pytorch_model.bin,
+    /// tokenizer.json or vocab.txt).
     #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
     model: PathBuf,
     /// The SpamAssassin corpus (one folder per group of JSON messages).
