@@ -1,123 +1,17 @@
 //! Depthwise convolution (one input channel per group, `m = o / c` outputs per channel), computed
-//! directly: every output plane is a sum of `kh·kw` shifted, scaled input rows. im2col + GEMM per
-//! channel would unfold each plane `kh·kw` times to multiply it by a `m × kh·kw` matrix, a GEMM
-//! far too small to pay for its packing.
+//! directly: every output plane is a sum of `kh·kw` shifted, scaled input planes. im2col + GEMM
+//! per channel would unfold each plane `kh·kw` times to multiply it by a `m × kh·kw` matrix, a
+//! GEMM far too small to pay for its packing.
 //!
-//! The forward has its own layout ([`forward`]). In the backward each tap `(ki, kj)` adds `w · x[iy][ox·s + kj − p]` along the output row `ox`. For stride 1 that
-//! reads consecutive input columns; for a larger stride `s` the input plane is first split by
-//! column phase (`phased[iy][r][j] = x[iy][j·s + r]`), after which every tap again reads (or, in
-//! the input gradient, writes) one contiguous run, so all three loops are plain `a += w·b` over
-//! slices that vectorise. They are compiled for the widest vector unit at run time; Rust does not
-//! contract `a * b + c` into FMA, so every width gives the same bits.
+//! Both directions work in one flat, zero-padded layout ([`flat`]) where every tap is a
+//! constant offset: the forward ([`forward`]) and the input gradient ([`backward`]) sum blocks
+//! of outputs in registers over all taps, the weight gradient takes dot products. The loops are
+//! compiled for the widest vector unit at run time; Rust does not contract `a * b + c` into
+//! FMA, so every width gives the same bits.
 //!
-//! Forward and input gradient run one plane per task (outputs of distinct planes are disjoint);
-//! the weight gradient runs one output channel per task, summing its images in order, so the
-//! result does not depend on the thread count.
-
-mod forward;
-
-pub(super) use forward::forward;
-
-use super::unfold::{input_row, valid_columns};
-use super::{with_scratch, Conv2dGeometry};
-use crate::cpu::gemm::PAR_MIN_MACS;
-use crate::cpu::reduce::lanewise_sum;
-#[cfg(target_arch = "x86_64")]
-use crate::cpu::simd::{level, Level};
-use crate::cpu::{for_each_piece, worth_splitting};
-use std::cell::Cell;
-
-thread_local! {
-    /// An input (or input-gradient) plane split by column phase, for strides above 1.
-    static PHASED: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
-    /// The weight gradient's per-tap running products of one output channel.
-    static ACC: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
-}
-
-/// Where one kernel column reads: output columns `lo..hi` land inside the image, and read phase
-/// `phase` of the phased input row from column `start` on (`start + ox − lo` for output `ox`).
-#[derive(Clone, Copy)]
-struct TapColumn {
-    lo: usize,
-    hi: usize,
-    phase: usize,
-    start: usize,
-}
-
-/// The per-call constants every plane shares.
-struct Plan {
-    g: Conv2dGeometry,
-    oh: usize,
-    ow: usize,
-    /// Columns of one phase of a phased row: `⌈w / s⌉` (`w` for stride 1).
-    wp: usize,
-    /// Per kernel column `kj`.
-    cols: Vec<TapColumn>,
-}
-
-impl Plan {
-    fn new(g: &Conv2dGeometry) -> Plan {
-        let (oh, ow, s, p) = (g.oh(), g.ow(), g.stride.1, g.padding.1);
-        let cols = (0..g.kw)
-            .map(|kj| {
-                let (lo, hi) = valid_columns(g, kj, ow);
-                if lo >= hi {
-                    return TapColumn { lo: 0, hi: 0, phase: 0, start: 0 };
-                }
-                // The first column read, `lo·s + kj − p`, is inside the image, so not negative.
-                let first = lo * s + kj - p;
-                TapColumn { lo, hi, phase: first % s, start: first / s }
-            })
-            .collect();
-        Plan { g: *g, oh, ow, wp: g.w.div_ceil(s), cols }
-    }
-
-    fn taps(&self) -> usize {
-        self.g.kh * self.g.kw
-    }
-
-    fn stride(&self) -> usize {
-        self.g.stride.1
-    }
-
-    /// Floats of a phased plane.
-    fn phased_len(&self) -> usize {
-        self.g.h * self.stride() * self.wp
-    }
-
-    /// Offset of input row `iy`, phase `r`, in a phased plane (a plain plane for stride 1).
-    fn row(&self, iy: usize, r: usize) -> usize {
-        (iy * self.stride() + r) * self.wp
-    }
-
-    /// `plane` itself for stride 1; otherwise `plane` split by column phase into `buf`.
-    fn phased<'a>(&self, plane: &'a [f32], buf: &'a mut [f32]) -> &'a [f32] {
-        let (s, w) = (self.stride(), self.g.w);
-        if s == 1 {
-            return plane;
-        }
-        for (iy, src) in plane.chunks_exact(w).enumerate() {
-            for r in 0..s {
-                let dst = &mut buf[self.row(iy, r)..][..self.wp];
-                // The last column of a phase may lie past the row; it is never read.
-                dst.fill(0.0);
-                dst.iter_mut().zip(src.iter().skip(r).step_by(s)).for_each(|(d, &v)| *d = v);
-            }
-        }
-        buf
-    }
-
-    /// Writes the phased plane `phased` back into `plane` (the inverse of [`Plan::phased`]).
-    fn unphase(&self, phased: &[f32], plane: &mut [f32]) {
-        let (s, w) = (self.stride(), self.g.w);
-        for (iy, dst) in plane.chunks_exact_mut(w).enumerate() {
-            for r in 0..s {
-                let src = &phased[self.row(iy, r)..][..self.wp];
-                dst.iter_mut().skip(r).step_by(s).zip(src).for_each(|(d, &v)| *d = v);
-            }
-        }
-    }
-}
+//! The forward and the input gradient run planes as tasks (outputs of distinct planes are
+//! disjoint); the weight gradient runs one output channel per task, summing its images in
+//! order, so no result depends on the thread count.
 
 /// Defines `$name`, which runs the `#[inline(always)]` function `$body` compiled for the widest
 /// vector unit this CPU has.
@@ -135,12 +29,12 @@ macro_rules! widest {
                 unsafe fn avx2($($arg: $ty),*) {
                     $body($($arg),*)
                 }
-                match level() {
+                match $crate::cpu::simd::level() {
                     // SAFETY: `simd::level` never exceeds what this CPU reported.
-                    Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::cpu::simd::Level::Avx512 => return unsafe { avx512($($arg),*) },
                     // SAFETY: as above.
-                    Level::Avx2 => return unsafe { avx2($($arg),*) },
-                    Level::Baseline => {}
+                    $crate::cpu::simd::Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::cpu::simd::Level::Baseline => {}
                 }
             }
             $body($($arg),*)
@@ -148,111 +42,12 @@ macro_rules! widest {
     };
 }
 
-/// `dx[n, ic] = Σ over the channel's `m` outputs and the taps of `w · dy` put back where the tap
-/// read, one input plane per task.
-pub(super) fn backward_input(dy: &[f32], weight: &[f32], g: &Conv2dGeometry, dx: &mut [f32]) {
-    let plan = Plan::new(g);
-    let (plane, taps, m) = (plan.oh * plan.ow, plan.taps(), g.out_per_group());
-    let parallel = worth_splitting(g.n * g.o * plane * taps, PAR_MIN_MACS);
-    for_each_piece(dx, g.h * g.w, parallel, &|i, dx_p| {
-        let (n, ic) = (i / g.c, i % g.c);
-        // The channel's outputs are `m` consecutive channels: their planes and kernels are
-        // contiguous.
-        let dy_c = &dy[(n * g.o + ic * m) * plane..][..m * plane];
-        let wk = &weight[ic * m * taps..][..m * taps];
-        if plan.stride() == 1 {
-            dx_p.fill(0.0);
-            return input_plane(&plan, dy_c, wk, dx_p);
-        }
-        with_scratch(&PHASED, plan.phased_len(), |buf| {
-            buf.fill(0.0);
-            input_plane(&plan, dy_c, wk, buf);
-            plan.unphase(buf, dx_p);
-        });
-    });
-}
+mod backward;
+mod flat;
+mod forward;
 
-widest! {
-    /// Adds the input gradient of one channel into the zeroed phased plane `dxp`.
-    fn input_plane = input_plane_body(plan: &Plan, dy: &[f32], wk: &[f32], dxp: &mut [f32])
-}
-
-#[inline(always)]
-fn input_plane_body(plan: &Plan, dy: &[f32], wk: &[f32], dxp: &mut [f32]) {
-    let (kw, taps) = (plan.g.kw, plan.taps());
-    for (dy_o, wk_o) in dy.chunks_exact(plan.oh * plan.ow).zip(wk.chunks_exact(taps)) {
-        for (oy, row) in dy_o.chunks_exact(plan.ow).enumerate() {
-            for ki in 0..plan.g.kh {
-                let Some(iy) = input_row(&plan.g, oy, ki) else { continue };
-                for (c, &wv) in plan.cols.iter().zip(&wk_o[ki * kw..][..kw]) {
-                    let dst = &mut dxp[plan.row(iy, c.phase) + c.start..][..c.hi - c.lo];
-                    dst.iter_mut().zip(&row[c.lo..c.hi]).for_each(|(d, &v)| *d += wv * v);
-                }
-            }
-        }
-    }
-}
-
-/// `dw[oc, tap] = Σ_n Σ_rows dy[n, oc] · shifted x[n, oc / m]`, and `db[oc] = Σ dy[n, oc]` when
-/// asked, one output channel per task.
-pub(super) fn backward_weight(dy: &[f32], x: &[f32], g: &Conv2dGeometry, dw: &mut [f32], db: Option<&mut [f32]>) {
-    let plan = Plan::new(g);
-    let (plane, taps) = (plan.oh * plan.ow, plan.taps());
-    // Per channel: its taps' gradients, then its bias gradient.
-    let share = taps + 1;
-    let parallel = worth_splitting(g.n * g.o * plane * taps, PAR_MIN_MACS);
-    with_scratch(&super::PARTIALS, g.o * share, |partials| {
-        for_each_piece(partials, share, parallel, &|oc, part| channel_weight(&plan, dy, x, oc, part));
-        for (d, p) in dw.chunks_exact_mut(taps).zip(partials.chunks_exact(share)) {
-            d.copy_from_slice(&p[..taps]);
-        }
-        if let Some(db) = db {
-            db.iter_mut().zip(partials.chunks_exact(share)).for_each(|(d, p)| *d = p[taps]);
-        }
-    });
-}
-
-/// One output channel's weight and bias gradients into `part` (`[taps + 1]`). Each tap's products
-/// are summed per output column over every image and row first (a vectorisable `acc += dy·x`),
-/// then across the columns.
-fn channel_weight(plan: &Plan, dy: &[f32], x: &[f32], oc: usize, part: &mut [f32]) {
-    let g = &plan.g;
-    let (plane, hw, taps, ow) = (plan.oh * plan.ow, g.h * g.w, plan.taps(), plan.ow);
-    let ic = oc / g.out_per_group();
-    with_scratch(&ACC, (taps + 1) * ow, |acc| {
-        acc.fill(0.0);
-        for n in 0..g.n {
-            let dy_p = &dy[(n * g.o + oc) * plane..][..plane];
-            let src = &x[(n * g.c + ic) * hw..][..hw];
-            with_scratch(&PHASED, plan.phased_len(), |buf| weight_plane(plan, dy_p, plan.phased(src, buf), acc));
-        }
-        for (p, a) in part.iter_mut().zip(acc.chunks_exact(ow)) {
-            *p = lanewise_sum(a);
-        }
-    });
-}
-
-widest! {
-    /// Adds one image's products into `acc` (`[taps + 1, ow]`, the last row summing `dy`).
-    fn weight_plane = weight_plane_body(plan: &Plan, dy: &[f32], xp: &[f32], acc: &mut [f32])
-}
-
-#[inline(always)]
-fn weight_plane_body(plan: &Plan, dy: &[f32], xp: &[f32], acc: &mut [f32]) {
-    let (kw, ow) = (plan.g.kw, plan.ow);
-    let (acc_w, acc_b) = acc.split_at_mut(plan.taps() * ow);
-    for (oy, row) in dy.chunks_exact(ow).enumerate() {
-        acc_b.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
-        for ki in 0..plan.g.kh {
-            let Some(iy) = input_row(&plan.g, oy, ki) else { continue };
-            for (kj, c) in plan.cols.iter().enumerate() {
-                let a = &mut acc_w[(ki * kw + kj) * ow + c.lo..][..c.hi - c.lo];
-                let src = &xp[plan.row(iy, c.phase) + c.start..][..c.hi - c.lo];
-                a.iter_mut().zip(&row[c.lo..c.hi]).zip(src).for_each(|((a, &d), &v)| *a += d * v);
-            }
-        }
-    }
-}
+pub(super) use backward::{backward_input, backward_weight};
+pub(super) use forward::forward;
 
 #[cfg(test)]
 mod tests {
