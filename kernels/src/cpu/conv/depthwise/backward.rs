@@ -9,7 +9,7 @@
 //! every image in order, so the result does not depend on the thread count.
 
 use super::super::{with_scratch, Conv2dGeometry};
-use super::flat::{FlatPlan, BLOCK, TAIL_BLOCK};
+use super::flat::{FlatPlan, BLOCK, TAIL_BLOCK, TASK_FLOATS};
 use super::forward::PHASES;
 use crate::cpu::gemm::PAR_MIN_MACS;
 use crate::cpu::{for_each_piece, worth_splitting};
@@ -26,27 +26,30 @@ thread_local! {
 }
 
 /// `dx[n, ic] = Σ over the channel's `m` outputs and the taps of `w · dy` put back where the tap
-/// read, one input plane per task.
+/// read, a group of input planes per task.
 pub(in super::super) fn backward_input(dy: &[f32], weight: &[f32], g: &Conv2dGeometry, dx: &mut [f32]) {
     let plan = FlatPlan::new(g);
     let (plane, taps, m) = (plan.oh * plan.ow, plan.taps.len(), g.out_per_group());
     let lead = plan.max_offset;
     let dy_len = lead + plan.phase_len;
+    let hw = g.h * g.w;
+    let per_task = TASK_FLOATS.div_ceil(hw).min(g.n * g.c);
     let parallel = worth_splitting(g.n * g.o * plane * taps, PAR_MIN_MACS);
-    for_each_piece(dx, g.h * g.w, parallel, &|i, dx_p| {
-        let (n, ic) = (i / g.c, i % g.c);
+    for_each_piece(dx, hw * per_task, parallel, &|t, dx_t| {
         with_scratch(&DY_WIDE, m * dy_len, |dy_wide| {
-            // The channel's outputs are `m` consecutive channels.
-            for (j, wide) in dy_wide.chunks_exact_mut(dy_len).enumerate() {
-                let (head, rest) = wide.split_at_mut(lead);
-                head.fill(0.0);
-                let (body, tail) = rest.split_at_mut(plan.wide_len);
-                plan.widen(&dy[(n * g.o + ic * m + j) * plane..][..plane], body);
-                tail.fill(0.0);
-            }
+            // The leading zeros and the tail past the wide plane are the same for every plane.
+            dy_wide.fill(0.0);
             with_scratch(&PHASES, plan.phases() * plan.phase_len, |grads| {
-                phase_grads(&plan, dy_wide, &weight[ic * m * taps..][..m * taps], grads);
-                plan.unsplit(grads, dx_p);
+                for (j, dx_p) in dx_t.chunks_exact_mut(hw).enumerate() {
+                    let (n, ic) = ((t * per_task + j) / g.c, (t * per_task + j) % g.c);
+                    // The channel's outputs are `m` consecutive channels.
+                    for (k, wide) in dy_wide.chunks_exact_mut(dy_len).enumerate() {
+                        let dy_k = &dy[(n * g.o + ic * m + k) * plane..][..plane];
+                        plan.widen(dy_k, &mut wide[lead..][..plan.wide_len]);
+                    }
+                    phase_grads(&plan, dy_wide, &weight[ic * m * taps..][..m * taps], grads);
+                    plan.unsplit(grads, dx_p);
+                }
             });
         });
     });
@@ -130,6 +133,7 @@ fn channel_weight(plan: &FlatPlan, dy: &[f32], x: &[f32], oc: usize, part: &mut 
         with_scratch(&PHASES, plan.phases() * plan.phase_len, |phases| {
             phases.fill(0.0);
             with_scratch(&DY_WIDE, plan.wide_len, |dy_wide| {
+                dy_wide.fill(0.0);
                 for n in 0..g.n {
                     plan.split(&x[(n * g.c + ic) * hw..][..hw], phases);
                     plan.widen(&dy[(n * g.o + oc) * plane..][..plane], dy_wide);

@@ -13,6 +13,9 @@ use super::super::Conv2dGeometry;
 pub(super) const BLOCK: usize = 64;
 /// The block of a plane's last outputs, so that a 3×3 plane does not compute 64.
 pub(super) const TAIL_BLOCK: usize = 16;
+/// Floats per task at least (whole planes): small planes are grouped so that each task takes
+/// its scratch buffers, and zeroes their padding, once for many of them.
+pub(super) const TASK_FLOATS: usize = 4096;
 
 /// Where one tap reads: its phase plane and the flat offset from the output position.
 #[derive(Clone, Copy)]
@@ -74,6 +77,13 @@ impl FlatPlan {
     /// (`phases · phase_len`). The rest of `buf`, the padding, is the same for every plane and
     /// must have been zeroed once.
     pub fn split(&self, src: &[f32], buf: &mut [f32]) {
+        if let Some(rows) = self.stride_one_rows() {
+            // One phase: the plane itself, shifted by the padding (most depthwise layers).
+            for (dst, src) in buf[rows].chunks_exact_mut(self.pw).zip(src.chunks_exact(self.g.w)) {
+                dst[self.left..].iter_mut().zip(src).for_each(|(d, &v)| *d = v);
+            }
+            return;
+        }
         self.for_each_row(buf, |iy, phase_rows| {
             let row = &src[iy * self.g.w..][..self.g.w];
             match phase_rows {
@@ -100,6 +110,12 @@ impl FlatPlan {
     /// The inverse of [`FlatPlan::split`]: writes each image position's value from the phase
     /// planes `buf` into `plane` (`h × w`). Positions no phase plane holds (read by no tap) get 0.
     pub fn unsplit(&self, buf: &mut [f32], plane: &mut [f32]) {
+        if let Some(rows) = self.stride_one_rows() {
+            for (src, dst) in buf[rows].chunks_exact(self.pw).zip(plane.chunks_exact_mut(self.g.w)) {
+                dst.iter_mut().zip(&src[self.left..]).for_each(|(d, &v)| *d = v);
+            }
+            return;
+        }
         plane.fill(0.0);
         self.for_each_row(buf, |iy, phase_rows| {
             let row = &mut plane[iy * self.g.w..][..self.g.w];
@@ -121,6 +137,14 @@ impl FlatPlan {
                 }
             }
         });
+    }
+
+    /// For stride 1 when every image column has a place in the phase plane (`left + w ≤ pw`):
+    /// the range of the phase plane holding the image's rows.
+    fn stride_one_rows(&self) -> Option<std::ops::Range<usize>> {
+        let g = &self.g;
+        let fits = g.stride == (1, 1) && self.left + g.w <= self.pw && self.top + g.h <= self.ph;
+        fits.then(|| self.top * self.pw..(self.top + g.h) * self.pw)
     }
 
     /// Calls `f(iy, runs)` for every image row `iy` held by the phase planes in `buf`, with the
@@ -153,14 +177,12 @@ impl FlatPlan {
         &mut phase[i * self.pw..][self.left..c1.max(self.left)]
     }
 
-    /// The output-gradient plane `dy` (`oh × ow`) in the wide layout: `wide_len` floats, zero in
-    /// the columns past each row and after the last.
+    /// Writes the output-gradient plane `dy` (`oh × ow`) into `wide` (`wide_len` floats) in the
+    /// wide layout. The columns past each row and the floats after the last, zero, are the same
+    /// for every plane and must have been zeroed once.
     pub fn widen(&self, dy: &[f32], wide: &mut [f32]) {
-        let (rows, rest) = wide.split_at_mut(self.oh * self.pw);
-        rest.fill(0.0);
-        for (dst, src) in rows.chunks_exact_mut(self.pw).zip(dy.chunks_exact(self.ow)) {
-            dst[..self.ow].copy_from_slice(src);
-            dst[self.ow..].fill(0.0);
+        for (dst, src) in wide.chunks_exact_mut(self.pw).zip(dy.chunks_exact(self.ow)) {
+            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v);
         }
     }
 }

@@ -6,7 +6,7 @@
 //! row's loads and stores.
 
 use super::super::{with_scratch, Conv2dGeometry, ConvEpilogue};
-use super::flat::{FlatPlan, BLOCK, TAIL_BLOCK};
+use super::flat::{FlatPlan, BLOCK, TAIL_BLOCK, TASK_FLOATS};
 use crate::cpu::gemm::PAR_MIN_MACS;
 use crate::cpu::{for_each_piece, worth_splitting};
 use std::cell::Cell;
@@ -17,10 +17,6 @@ thread_local! {
     /// One output plane, `pw` columns wide.
     static WIDE_OUT: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
-
-/// Output floats per task at least (whole planes): small planes are grouped so that each
-/// task takes its scratch buffers once for many of them.
-const TASK_FLOATS: usize = 4096;
 
 /// `out[n, oc] = epilogue(Σ_taps w[oc, tap] · shifted x[n, oc / m])`, a group of planes per task.
 pub(in super::super) fn forward(x: &[f32], weight: &[f32], epi: &ConvEpilogue, g: &Conv2dGeometry, out: &mut [f32]) {
