@@ -2,22 +2,25 @@
 //! one thread per (batch entry, head, query) forward and in the first backward pass, one per
 //! (batch entry, head, key) in the second.
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::cpu::AttentionShape;
 use std::sync::Arc;
 
-const FORWARD: Shader =
-    Shader { name: "attention", source: concat!(include_str!("common.wgsl"), include_str!("attention.wgsl")) };
-const BACKWARD_QUERY: Shader = Shader {
-    name: "attention_backward_query",
-    source: concat!(include_str!("common.wgsl"), include_str!("attention_backward_query.wgsl")),
-};
-const BACKWARD_KEYS: Shader = Shader {
-    name: "attention_backward_keys",
-    source: concat!(include_str!("common.wgsl"), include_str!("attention_backward_keys.wgsl")),
-};
+const FORWARD: Shader = Shader::checked(
+    "attention",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("attention.wgsl")),
+);
+const BACKWARD_QUERY: Shader = Shader::checked(
+    "attention_backward_query",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("attention_backward_query.wgsl")),
+);
+const BACKWARD_KEYS: Shader = Shader::checked(
+    "attention_backward_keys",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("attention_backward_keys.wgsl")),
+);
 
 /// The kernels' parameters, refusing sizes past their 32-bit indices.
 fn params(ctx: &Arc<GpuContext>, op: &'static str, s: AttentionShape) -> GpuResult<[u32; 5]> {

@@ -1,13 +1,15 @@
 //! Binary cross-entropy on logits and its gradients (twins of `cpu::bce_with_logits` and its
 //! backward kernels).
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{fill, reduce, unary, GpuBuffer, GpuResult};
 use crate::{AxisSplit, ReduceOp, UnaryOp};
 use std::sync::Arc;
 
-const SHADER: Shader = Shader { name: "bce", source: concat!(include_str!("common.wgsl"), include_str!("bce.wgsl")) };
+const SHADER: Shader =
+    Shader::checked("bce", concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("bce.wgsl")));
 
 /// The mean over all elements of `max(x, 0) − x·y + ln(1 + e^(−|x|))`, as a 1-element buffer:
 /// one kernel for the elementwise losses, then the sum reduction and a scale by `1/n`. The

@@ -6,15 +6,19 @@
 //! so are its weight rows and output channels, so the products are one batched matmul with one
 //! batch entry per group (strides instead of copies).
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::copy::strided_copy;
 use super::launch::{check, grid_1d, u32_of};
 use super::matmul::matmul;
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::cpu::{Conv2dGeometry, MatmulSpec};
 use std::sync::Arc;
 
-const SHADER: Shader = Shader { name: "conv", source: concat!(include_str!("common.wgsl"), include_str!("conv.wgsl")) };
+const SHADER: Shader = Shader::checked(
+    "conv",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("conv.wgsl")),
+);
 
 /// Output height and width, or an error when the kernel does not fit the padded input.
 fn out_hw(ctx: &GpuContext, op: &'static str, g: &Conv2dGeometry) -> GpuResult<(usize, usize)> {

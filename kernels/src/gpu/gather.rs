@@ -3,16 +3,21 @@
 //! Scatters invert the index map on the host (a stable counting sort) so the device runs one thread
 //! per destination element, adding its sources in the CPU's order: deterministic, no atomics.
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::AxisSplit;
 use std::sync::Arc;
 
-const GATHER: Shader =
-    Shader { name: "gather", source: concat!(include_str!("common.wgsl"), include_str!("gather.wgsl")) };
-const SCATTER: Shader =
-    Shader { name: "scatter", source: concat!(include_str!("common.wgsl"), include_str!("scatter.wgsl")) };
+const GATHER: Shader = Shader::checked(
+    "gather",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("gather.wgsl")),
+);
+const SCATTER: Shader = Shader::checked(
+    "scatter",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("scatter.wgsl")),
+);
 
 /// Indices as u32, refusing any `>= len`.
 pub(crate) fn checked_indices(ctx: &GpuContext, op: &'static str, idx: &[usize], len: usize) -> GpuResult<Vec<u32>> {

@@ -1,21 +1,24 @@
 //! LayerNorm over rows and its gradients (twins of `cpu::layer_norm`), one thread per row
 //! (forward, input gradient) or per feature (weight and bias gradients).
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use std::sync::Arc;
 
-const FORWARD: Shader =
-    Shader { name: "layer_norm", source: concat!(include_str!("common.wgsl"), include_str!("layer_norm.wgsl")) };
-const BACKWARD_INPUT: Shader = Shader {
-    name: "layer_norm_backward_input",
-    source: concat!(include_str!("common.wgsl"), include_str!("layer_norm_backward_input.wgsl")),
-};
-const BACKWARD_PARAMS: Shader = Shader {
-    name: "layer_norm_backward_params",
-    source: concat!(include_str!("common.wgsl"), include_str!("layer_norm_backward_params.wgsl")),
-};
+const FORWARD: Shader = Shader::checked(
+    "layer_norm",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("layer_norm.wgsl")),
+);
+const BACKWARD_INPUT: Shader = Shader::checked(
+    "layer_norm_backward_input",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("layer_norm_backward_input.wgsl")),
+);
+const BACKWARD_PARAMS: Shader = Shader::checked(
+    "layer_norm_backward_params",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("layer_norm_backward_params.wgsl")),
+);
 
 /// Rows of `w.len()` features of `x`, and the row count, checked against the other operands.
 fn rows_of(ctx: &Arc<GpuContext>, op: &'static str, x: &GpuBuffer, n: usize) -> GpuResult<(usize, [u32; 2])> {

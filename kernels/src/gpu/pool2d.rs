@@ -1,30 +1,35 @@
 //! Max and average 2-D pooling over `[n, c, h, w]` with backward (twins of `cpu::pool`).
 //! Backwards run one thread per input pixel, so they are deterministic and match the CPU exactly.
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::cpu::Pool2dGeometry;
 use std::sync::Arc;
 
-const FORWARD: Shader =
-    Shader { name: "pool2d", source: concat!(include_str!("common.wgsl"), include_str!("pool2d.wgsl")) };
-const MAX_BACKWARD: Shader = Shader {
-    name: "pool2d_backward",
-    source: concat!(
+const FORWARD: Shader = Shader::checked(
+    "pool2d",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("pool2d.wgsl")),
+);
+const MAX_BACKWARD: Shader = Shader::checked(
+    "pool2d_backward",
+    concat!(
         include_str!("common.wgsl"),
+        include_str!("params.wgsl"),
         include_str!("pool_covering.wgsl"),
         include_str!("pool2d_backward.wgsl")
     ),
-};
-const AVG_BACKWARD: Shader = Shader {
-    name: "avg_pool2d_backward",
-    source: concat!(
+);
+const AVG_BACKWARD: Shader = Shader::checked(
+    "avg_pool2d_backward",
+    concat!(
         include_str!("common.wgsl"),
+        include_str!("params.wgsl"),
         include_str!("pool_covering.wgsl"),
         include_str!("avg_pool2d_backward.wgsl")
     ),
-};
+);
 
 /// Kernel parameters and the output plane size, refusing windows that do not fit.
 fn setup(ctx: &GpuContext, op: &'static str, g: &Pool2dGeometry) -> GpuResult<(Vec<u32>, usize)> {

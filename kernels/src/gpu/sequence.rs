@@ -2,26 +2,33 @@
 //! `cpu::embedding_sum`): masked mean pooling, row L2 normalisation and the sum of embedding
 //! lookups, with their gradients.
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::gather::checked_indices;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use std::sync::Arc;
 
-const MASKED_MEAN: Shader =
-    Shader { name: "masked_mean", source: concat!(include_str!("common.wgsl"), include_str!("masked_mean.wgsl")) };
-const MASKED_MEAN_BACKWARD: Shader = Shader {
-    name: "masked_mean_backward",
-    source: concat!(include_str!("common.wgsl"), include_str!("masked_mean_backward.wgsl")),
-};
-const L2_NORMALIZE: Shader =
-    Shader { name: "l2_normalize", source: concat!(include_str!("common.wgsl"), include_str!("l2_normalize.wgsl")) };
-const L2_NORMALIZE_BACKWARD: Shader = Shader {
-    name: "l2_normalize_backward",
-    source: concat!(include_str!("common.wgsl"), include_str!("l2_normalize_backward.wgsl")),
-};
-const EMBEDDING_SUM: Shader =
-    Shader { name: "embedding_sum", source: concat!(include_str!("common.wgsl"), include_str!("embedding_sum.wgsl")) };
+const MASKED_MEAN: Shader = Shader::checked(
+    "masked_mean",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("masked_mean.wgsl")),
+);
+const MASKED_MEAN_BACKWARD: Shader = Shader::checked(
+    "masked_mean_backward",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("masked_mean_backward.wgsl")),
+);
+const L2_NORMALIZE: Shader = Shader::checked(
+    "l2_normalize",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("l2_normalize.wgsl")),
+);
+const L2_NORMALIZE_BACKWARD: Shader = Shader::checked(
+    "l2_normalize_backward",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("l2_normalize_backward.wgsl")),
+);
+const EMBEDDING_SUM: Shader = Shader::checked(
+    "embedding_sum",
+    concat!(include_str!("common.wgsl"), include_str!("params.wgsl"), include_str!("embedding_sum.wgsl")),
+);
 
 /// `[batch, seq, hidden]` as kernel parameters.
 fn dims(ctx: &GpuContext, op: &'static str, [b, t, h]: [usize; 3]) -> GpuResult<[u32; 3]> {
