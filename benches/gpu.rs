@@ -1,4 +1,5 @@
-//! GPU benchmarks, all on `Device::gpu()`: square matmul from 64 to 4096 (GFLOP/s: criterion
+//! GPU benchmarks, all on `Device::gpu()`: the cost of 100 tiny dispatches (the submission path);
+//! square matmul from 64 to 4096 (GFLOP/s: criterion
 //! reports the throughput in elements, one element per floating-point operation, `2·m·n·k` per
 //! product); one SGD step of a 784-300-100-10 MLP at batch 32 and 256 (at 256 also on the CPU in
 //! the same bench, the figure the GPU step has to beat); and one SGD step of the convnet of
@@ -60,6 +61,28 @@ fn matmul(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+}
+
+/// The submission path alone: 100 ReLUs of a 256-element tensor, each on the last one's output,
+/// then one synchronize. Per-dispatch recording cost (bind group, parameters, pass) dominates:
+/// the work itself is a few hundred floats.
+fn dispatch_overhead(c: &mut Criterion) {
+    let Some(dev) = gpu_or_skip("gpu_dispatch") else { return };
+    let mut rng = Rng::new(4);
+    let x = Tensor::randn(&[256], 0.0, 1.0, &mut rng).to_device(&dev).expect("upload");
+    let chain = || {
+        let mut y = x.clone();
+        for _ in 0..100 {
+            y = y.relu().expect("relu");
+        }
+        dev.synchronize().expect("synchronize");
+        y
+    };
+    chain();
+    let mut group = c.benchmark_group("gpu_dispatch");
+    group.sample_size(20);
+    group.bench_function("100_relu_256", |b| b.iter(chain));
     group.finish();
 }
 
@@ -156,5 +179,5 @@ fn convnet_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matmul, mlp_step, convnet_step);
+criterion_group!(benches, dispatch_overhead, matmul, mlp_step, convnet_step);
 criterion_main!(benches);

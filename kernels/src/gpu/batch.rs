@@ -5,13 +5,34 @@
 //! context's uniform ring, and the dispatch's bind group points at their offset in the ring. The
 //! whole ring is written with one `queue.write_buffer` just before the batch is submitted, which
 //! wgpu orders after every earlier submission (that read the ring's old contents) and before this
-//! one's command buffer. So one ring serves every batch, and a dispatch costs one bind group and
-//! no allocation, mapping or error scope.
+//! one's command buffer. So one ring serves every batch, and a dispatch costs no allocation,
+//! mapping or error scope.
+//!
+//! Bind groups are cached by (pipeline, ring offset, buffers). A bind group names a region of the
+//! ring, not its contents, so the same one serves the i-th dispatch of every batch that binds the
+//! same buffers; a training loop, whose steps each start a batch at offset 0 and get the same
+//! pooled buffers in the same order, creates its bind groups in the first steps only.
 
 use super::context::{lock, GpuContext};
 use super::error::GpuResult;
-use super::pipeline::Shader;
+use super::pipeline::{Pipeline, Shader};
+use std::collections::HashMap;
 use std::num::NonZeroU64;
+use std::sync::Arc;
+
+/// Cached bind groups past which the cache is emptied (it holds its buffers alive, so it must
+/// not grow with a program that keeps making new ones).
+const MAX_BIND_GROUPS: usize = 4096;
+
+/// What a dispatch's bind group binds: the pipeline (by address: pipelines live as long as the
+/// context), the ring region of its parameters and its buffers in binding order.
+#[derive(PartialEq, Eq, Hash)]
+struct BindKey {
+    pipeline: usize,
+    offset: u64,
+    size: u64,
+    buffers: Vec<wgpu::Buffer>,
+}
 
 /// Recorded commands (dispatches and copies) after which the batch is submitted without waiting
 /// for a readback. Large enough that a training step of the benches (about 100 dispatches for the
@@ -33,6 +54,7 @@ pub(crate) struct Batch {
     pending: usize,
     /// Host copy of the ring's used part: each dispatch's block at its aligned offset.
     uniforms: Vec<u8>,
+    bind_groups: HashMap<BindKey, wgpu::BindGroup>,
 }
 
 impl Batch {
@@ -63,6 +85,11 @@ impl Batch {
     fn full(&self) -> bool {
         self.pending >= MAX_PENDING
     }
+
+    /// Forgets every cached bind group (and so releases the buffers they hold).
+    pub(crate) fn clear_bind_groups(&mut self) {
+        self.bind_groups.clear();
+    }
 }
 
 impl GpuContext {
@@ -91,20 +118,23 @@ impl GpuContext {
             self.flush_locked(&mut batch)?;
         }
         let offset = batch.push_uniform(params, align);
-        let size = NonZeroU64::new(params.len() as u64);
-        let mut entries = Vec::with_capacity(buffers.len() + 1);
-        entries.push(wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &self.ring, offset, size }),
-        });
-        for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        let key = BindKey {
+            pipeline: Arc::as_ptr(&pipeline) as usize,
+            offset,
+            size: params.len() as u64,
+            buffers: buffers.iter().map(|&b| b.clone()).collect(),
+        };
+        if batch.bind_groups.len() >= MAX_BIND_GROUPS && !batch.bind_groups.contains_key(&key) {
+            batch.clear_bind_groups();
         }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(entry),
-            layout: &pipeline.layout,
-            entries: &entries,
-        });
+        let bind_group = match batch.bind_groups.get(&key) {
+            Some(group) => group.clone(),
+            None => {
+                let group = self.bind_group(&pipeline, entry, offset, params.len() as u64, buffers);
+                batch.bind_groups.insert(key, group.clone());
+                group
+            }
+        };
         if batch.pass.is_none() {
             let pass = batch
                 .encoder(&self.device)
@@ -118,6 +148,34 @@ impl GpuContext {
         pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
         batch.pending += 1;
         Ok(())
+    }
+
+    /// A bind group of `pipeline`'s layout: `size` bytes of the ring at `offset`, then `buffers`.
+    fn bind_group(
+        &self,
+        pipeline: &Pipeline,
+        entry: &'static str,
+        offset: u64,
+        size: u64,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        let mut entries = Vec::with_capacity(buffers.len() + 1);
+        entries.push(wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.ring,
+                offset,
+                size: NonZeroU64::new(size),
+            }),
+        });
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        }
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(entry),
+            layout: &pipeline.layout,
+            entries: &entries,
+        })
     }
 
     /// Records `f` into the pending batch outside any compute pass (copies, clears), flushing
@@ -156,6 +214,12 @@ impl GpuContext {
         let uncaptured = self.take_uncaptured();
         submitted.map_err(|e| self.backend(format!("submitting recorded GPU work failed: {e}")))?;
         uncaptured
+    }
+
+    /// Bind groups in the cache (tests check a repeated step reuses them).
+    #[cfg(test)]
+    pub(crate) fn bind_group_count(&self) -> usize {
+        lock(&self.batch).bind_groups.len()
     }
 
     /// Commands recorded and not yet submitted (tests check a training step is one batch).

@@ -1,8 +1,8 @@
 // Prelude of every graft kernel but the generated matmul (each kernel's `Shader` source is this
-// file, then `params.wgsl` for the kernels still on positional parameters, then its own file,
-// joined with `concat!(include_str!(..))` or, for the unary shaders, built once at run time):
-// helpers to rebuild a linear id from a dispatch spread over x, y and z, and NaN/inf/`pow_c` for
-// the kernels' arithmetic.
+// file followed by its own, joined with `concat!(include_str!(..))` or, for the unary shaders,
+// built once at run time): helpers to rebuild a linear id from a dispatch spread over x, y and z,
+// and NaN/inf/`pow_c` for the kernels' arithmetic. Each kernel declares its own parameter struct
+// at binding 0, mirrored by a `#[repr(C)]` struct in the Rust file that launches it.
 
 const WG: u32 = 256u;
 

@@ -10,10 +10,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use wgpu::util::DeviceExt;
 
-/// Parameter slots (u32) of the positional uniform block (`params` in `params.wgsl`) that the
-/// kernels without a typed parameter struct still receive.
-pub(crate) const PARAM_SLOTS: usize = 64;
-
 /// Threads per workgroup of the one-dimensional kernels (`WG` in `common.wgsl`).
 pub(crate) const WG: u32 = 256;
 
@@ -125,8 +121,10 @@ impl GpuContext {
         lock(&self.pool).stats()
     }
 
-    /// Releases every pooled (free) buffer, storage and readback, back to the device.
+    /// Releases every pooled (free) buffer, storage and readback, back to the device, and the
+    /// cached bind groups that would otherwise keep them alive.
     pub fn trim_pool(&self) {
+        lock(&self.batch).clear_bind_groups();
         lock(&self.pool).trim();
         lock(&self.staging).trim();
     }
@@ -221,24 +219,6 @@ impl GpuContext {
             return Err(self.error(op, format!("{groups} workgroups exceed the dispatch limit")));
         }
         Ok([x as u32, y as u32, z as u32])
-    }
-
-    /// Records one dispatch of `entry` with the positional parameters `params` (padded to the
-    /// `PARAM_SLOTS` block of `params.wgsl`) and `buffers` at bindings 1, 2, ... in order.
-    pub(crate) fn dispatch(
-        &self,
-        shader: &Shader,
-        entry: &'static str,
-        params: &[u32],
-        buffers: &[&wgpu::Buffer],
-        grid: [u32; 3],
-    ) -> GpuResult<()> {
-        if params.len() > PARAM_SLOTS {
-            return Err(self.error(entry, format!("{} parameters exceed {PARAM_SLOTS} slots", params.len())));
-        }
-        let mut block = [0u32; PARAM_SLOTS];
-        block[..params.len()].copy_from_slice(params);
-        self.dispatch_bytes(shader, entry, bytemuck::cast_slice(&block), buffers, grid)
     }
 
     /// Records one dispatch of `entry` with the typed parameter struct `params` (a `#[repr(C)]`

@@ -112,3 +112,29 @@ fn recorded_work_waits_for_a_readback_in_one_batch() {
     // A second readback reuses the pooled staging buffer.
     assert_eq!(y.to_vec().unwrap()[999], 201.0);
 }
+
+#[test]
+fn a_repeated_step_reuses_its_bind_groups() {
+    let Some(_) = ctx() else { return };
+    // A context of its own, so the cache holds only this test's bind groups.
+    let ctx = GpuContext::new().unwrap();
+    let step = |v: f32| {
+        let mut y = gpu::fill(&ctx, 300, v).unwrap();
+        for _ in 0..10 {
+            y = gpu::unary(&ctx, UnaryOp::AddScalar(1.0), &y).unwrap();
+        }
+        y.to_vec().unwrap()
+    };
+    let mut counts = Vec::new();
+    for v in 0..4 {
+        // Each step's values are its own although its bind groups (ring offsets) are reused.
+        assert_eq!(step(v as f32), vec![v as f32 + 10.0; 300], "step {v}");
+        counts.push(ctx.bind_group_count());
+    }
+    // The pool hands the two ping-pong buffers out in one of two orders, so the cache may grow
+    // over the first two steps, and then no more.
+    assert_eq!(counts[3], counts[1], "{counts:?}");
+    assert!(counts[1] <= 2 * 11, "{counts:?}");
+    ctx.trim_pool();
+    assert_eq!(ctx.bind_group_count(), 0);
+}
