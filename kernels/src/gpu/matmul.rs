@@ -3,11 +3,15 @@
 //! specialisation for a product, caches its source and launches it.
 
 use super::context::GpuContext;
+use super::copy::strided_add_into;
 use super::launch::{check, u32_of};
 use super::matmul_codegen::{self, Tile, Variant};
+use super::matmul_plan::{k_ranges, plan, Plan};
 use super::pipeline::{Checks, Shader};
+use super::reduce::reduce;
 use super::{GpuBuffer, GpuResult};
 use crate::cpu::MatmulSpec;
+use crate::{AxisSplit, ReduceOp};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -22,37 +26,9 @@ struct MatmulParams {
     b_batch_stride: u32,
     /// First batch entry of this dispatch (grids over more entries than z allows are split).
     batch_base: u32,
-    pad: [u32; 2],
-}
-
-/// 128-tiles below which a product on a GPU uses 64-tiles instead: fewer workgroups than this
-/// would leave many of a large GPU's compute units (132 SMs on an H100/H200) without work.
-const MIN_BIG_TILES: usize = 128;
-
-/// The tile for `spec` on `ctx`: `GRAFT_MATMUL_TILE=64|128` forces one (for tuning on a
-/// device). Otherwise, on a GPU, 128 when the grid of 128-tiles is large enough to fill the
-/// device; on a software adapter (lavapipe: a few CPU threads, each running whole workgroups),
-/// 128 as soon as the tile would be mostly full, since there the cost per workgroup dominates
-/// and idle units are few (measured on lavapipe: 5.4 against 3.6 GFLOP/s at 128³).
-fn tile_for(ctx: &GpuContext, spec: &MatmulSpec) -> Tile {
-    static FORCED: OnceLock<Option<Tile>> = OnceLock::new();
-    let forced = *FORCED.get_or_init(|| match std::env::var("GRAFT_MATMUL_TILE").as_deref() {
-        Ok("64") => Some(Tile::T64),
-        Ok("128") => Some(Tile::T128),
-        _ => None,
-    });
-    forced.unwrap_or_else(|| {
-        let big_enough = if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
-            spec.m >= 128 && spec.n >= 128
-        } else {
-            spec.m.div_ceil(128) * spec.n.div_ceil(128) * spec.batch >= MIN_BIG_TILES
-        };
-        if big_enough {
-            Tile::T128
-        } else {
-            Tile::T64
-        }
-    })
+    /// K ranges per batch entry (split-K; 1 = unsplit) and the length of each but the last.
+    splits: u32,
+    k_chunk: u32,
 }
 
 /// The specialisation for `spec` on a device with `workgroup_bytes` of workgroup storage: each
@@ -121,20 +97,18 @@ pub fn matmul_into(
     out: &GpuBuffer,
     spec: MatmulSpec,
 ) -> GpuResult<()> {
-    let workgroup_bytes = ctx.limits().max_compute_workgroup_storage_size;
-    matmul_into_with(ctx, a, b, out, spec, tile_for(ctx, &spec), workgroup_bytes).map(|_| ())
+    matmul_into_with(ctx, a, b, out, spec, plan(ctx, &spec)).map(|_| ())
 }
 
-/// [`matmul_into`] with the tile and the workgroup storage budget chosen by the caller (tests
-/// run every tile, single- and double-buffered, on every shape); returns the variant launched.
+/// [`matmul_into`] with the launch plan chosen by the caller (tests run every tile, single- and
+/// double-buffered, split and not, on every shape); returns the variant launched.
 pub(crate) fn matmul_into_with(
     ctx: &Arc<GpuContext>,
     a: &GpuBuffer,
     b: &GpuBuffer,
     out: &GpuBuffer,
     spec: MatmulSpec,
-    tile: Tile,
-    workgroup_bytes: u32,
+    plan: Plan,
 ) -> GpuResult<Option<Variant>> {
     let name = "matmul";
     let MatmulSpec { batch, m, n, k, .. } = spec;
@@ -161,14 +135,53 @@ pub(crate) fn matmul_into_with(
     }
     // The kernel indexes with u32: every offset it forms must fit.
     u32_of(ctx, name, need_a.max(need_b).max(batch * m * n))?;
-    let size = tile.size() as usize;
+    let Plan { tile, workgroup_bytes, splits } = plan;
+    let (k_chunk, splits) = k_ranges(k, splits, tile.bk() as usize);
+    // The partial products of a split need a scratch slab per K range, indexed with u32 too.
+    let splits = if u32::try_from(batch * splits * m * n).is_ok() { splits } else { 1 };
+    if splits == 1 {
+        let v = variant(&spec, tile, workgroup_bytes);
+        launch(ctx, a, b, out, spec, v, 1, k)?;
+        return Ok(Some(v));
+    }
+    // Split-K: each range's partial product into its own slab, then the slabs summed in range
+    // order (deterministic) into `out`.
+    let v = variant(&MatmulSpec { accumulate: false, ..spec }, tile, workgroup_bytes);
+    let scratch = GpuBuffer::uninit(ctx, batch * splits * m * n)?;
+    launch(ctx, a, b, &scratch, spec, v, splits, k_chunk)?;
+    let sum = reduce(ctx, ReduceOp::Sum, &scratch, AxisSplit { outer: batch, len: splits, inner: m * n })?;
+    if spec.accumulate {
+        strided_add_into(ctx, out, 0, &[1], &[batch * m * n], &sum)?;
+    } else {
+        let bytes = (batch * m * n * 4) as u64;
+        ctx.record(|enc| enc.copy_buffer_to_buffer(sum.raw(), 0, out.raw(), 0, bytes))?;
+    }
+    Ok(Some(v))
+}
+
+/// Dispatches `v` over every batch entry and K range of `spec` into `out` (`[batch, m, n]`, or
+/// `[batch, splits, m, n]` of partial products when split), as many dispatches as the z limit
+/// needs.
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    ctx: &Arc<GpuContext>,
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    out: &GpuBuffer,
+    spec: MatmulSpec,
+    v: Variant,
+    splits: usize,
+    k_chunk: usize,
+) -> GpuResult<()> {
+    let name = "matmul";
+    let MatmulSpec { batch, m, n, k, .. } = spec;
+    let size = v.tile.size() as usize;
     let tiles_x = u64::from(u32_of(ctx, name, n.div_ceil(size))?);
     let tiles_y = u64::from(u32_of(ctx, name, m.div_ceil(size))?);
     let max = u64::from(ctx.limits().max_compute_workgroups_per_dimension);
-    if tiles_x > max || tiles_y > max {
+    if tiles_x > max || tiles_y > max || splits as u64 > max {
         return Err(ctx.error(name, format!("{m}×{n} output exceeds the dispatch limit")));
     }
-    let v = variant(&spec, tile, workgroup_bytes);
     let shader = shader(v);
     let mut params = MatmulParams {
         m: u32_of(ctx, name, m)?,
@@ -177,15 +190,17 @@ pub(crate) fn matmul_into_with(
         a_batch_stride: u32_of(ctx, name, spec.a_batch_stride)?,
         b_batch_stride: u32_of(ctx, name, spec.b_batch_stride)?,
         batch_base: 0,
-        pad: [0; 2],
+        splits: u32_of(ctx, name, splits)?,
+        k_chunk: u32_of(ctx, name, k_chunk)?,
     };
+    let per_dispatch = (max as usize / splits).max(1);
     let mut base = 0usize;
     while base < batch {
-        let chunk = (batch - base).min(max as usize);
+        let chunk = (batch - base).min(per_dispatch);
         params.batch_base = u32_of(ctx, name, base)?;
-        let grid = [tiles_x as u32, tiles_y as u32, chunk as u32];
+        let grid = [tiles_x as u32, tiles_y as u32, (chunk * splits) as u32];
         ctx.dispatch_typed(shader, matmul_codegen::ENTRY, &params, &[a.raw(), b.raw(), out.raw()], grid)?;
         base += chunk;
     }
-    Ok(Some(v))
+    Ok(())
 }

@@ -17,6 +17,10 @@
 //! behind the arithmetic. With two shared buffers (when the device's workgroup storage allows)
 //! the store goes into the other buffer and one barrier per slice suffices; with one, two.
 //!
+//! Split-K: the z dimension can also cut K into ranges (`splits`, `k_chunk` in the parameters),
+//! each workgroup writing its range's partial tile to its own slab of a scratch output that the
+//! host then sums (`matmul.rs`); for products with too few output tiles to fill a GPU.
+//!
 //! Bounds: every global read is guarded (zero outside the matrix) and every output write too, so
 //! partial tiles, partial K slices and any shape are handled by the same code; workgroup memory
 //! indices are in range by construction. This is what lets the pipeline run without wgpu's
@@ -46,7 +50,7 @@ impl Tile {
     }
 
     /// Depth of one K slice.
-    fn bk(self) -> u32 {
+    pub(crate) fn bk(self) -> u32 {
         match self {
             Tile::T64 => 16,
             Tile::T128 => 8,
@@ -122,8 +126,8 @@ const PARAMS: &str = "struct MatmulParams {
     a_batch_stride: u32,
     b_batch_stride: u32,
     batch_base: u32,
-    pad0: u32,
-    pad1: u32,
+    splits: u32,
+    k_chunk: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
@@ -154,8 +158,9 @@ pub(crate) fn source(v: Variant) -> String {
     s
 }
 
-/// `fn name(base, rc0, k0, li, r) -> vec4<f32>`: the `r`-th vec4 this thread stages of the slice
-/// at `k0` of an operand (`rc0` its first tile row of A / column of B), zero outside the matrix.
+/// `fn name(base, rc0, k0, k_end, li, r) -> vec4<f32>`: the `r`-th vec4 this thread stages of the
+/// slice at `k0` of an operand (`rc0` its first tile row of A / column of B), zero outside the
+/// matrix and from `k_end` (the end of this workgroup's K range) on.
 ///
 /// An operand stored with k contiguous (A, Bᵀ: `k_contiguous`) is read along k: a tile row
 /// (column) has BK/4 vec4s. Otherwise (Aᵀ, B) it is read along m / n: a k-row has BM/4.
@@ -164,17 +169,17 @@ fn load_fn(name: &str, trans: bool, is_b: bool, four: bool, bm: u32, bk: u32) ->
     let k_contiguous = trans == is_b;
     // Rows of A / columns of B, which is also the leading dimension of Aᵀ / B.
     let (buf, extent) = if is_b { ("b", "params.n") } else { ("a", "params.m") };
-    let mut s = format!("fn {name}(base: u32, rc0: u32, k0: u32, li: u32, r: u32) -> vec4<f32> {{\n");
+    let mut s = format!("fn {name}(base: u32, rc0: u32, k0: u32, k_end: u32, li: u32, r: u32) -> vec4<f32> {{\n");
     s += &format!("    let e = li + r * {}u;\n", THREADS * THREADS);
     if k_contiguous {
         let per_row = bk / 4;
         s += &format!("    let rc = rc0 + e / {per_row}u;\n    let kk = k0 + 4u * (e % {per_row}u);\n");
         s += &format!("    let at = base + rc * params.k + kk;\n    let inside = rc < {extent};\n");
-        read_quad(&mut s, buf, four, "kk", "params.k");
+        read_quad(&mut s, buf, four, "kk", "k_end");
     } else {
         let per_row = bm / 4;
         s += &format!("    let kk = k0 + e / {per_row}u;\n    let rc = rc0 + 4u * (e % {per_row}u);\n");
-        s += &format!("    let at = base + kk * {extent} + rc;\n    let inside = kk < params.k;\n");
+        s += &format!("    let at = base + kk * {extent} + rc;\n    let inside = kk < k_end;\n");
         read_quad(&mut s, buf, four, "rc", extent);
     }
     s + "}\n\n"
@@ -223,12 +228,18 @@ fn main_fn(v: Variant, bm: u32, bk: u32, a_stride: u32, b_stride: u32, slots: u3
     s += "@compute @workgroup_size(16, 16, 1)\n";
     s += "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,\n";
     s += "        @builtin(local_invocation_index) li: u32) {\n";
-    s += "    let batch = wid.z + params.batch_base;\n";
+    // Split-K: z counts (batch entry, K range) pairs; each range's partial product goes to its
+    // own [m, n] slab of the output (a scratch buffer the host sums). Unsplit: splits = 1 and
+    // k_chunk = k. The host guarantees splits >= 1 and that every range is non-empty.
+    s += "    let split = wid.z % params.splits;\n";
+    s += "    let batch = wid.z / params.splits + params.batch_base;\n";
     s += "    let a_base = batch * params.a_batch_stride;\n";
     s += "    let b_base = batch * params.b_batch_stride;\n";
-    s += "    let out_base = batch * params.m * params.n;\n";
+    s += "    let out_base = (batch * params.splits + split) * params.m * params.n;\n";
+    s += "    let k_begin = split * params.k_chunk;\n";
+    s += "    let k_end = min(params.k, k_begin + params.k_chunk);\n";
     let _ = writeln!(s, "    let row0 = wid.y * {bm}u;\n    let col0 = wid.x * {bm}u;");
-    let _ = writeln!(s, "    let tiles = (params.k + {}u) / {bk}u;", bk - 1);
+    let _ = writeln!(s, "    let tiles = (k_end - k_begin + {}u) / {bk}u;", bk - 1);
     for i in 0..chunks {
         for r in 0..4 {
             for j in 0..chunks {
@@ -238,8 +249,8 @@ fn main_fn(v: Variant, bm: u32, bk: u32, a_stride: u32, b_stride: u32, slots: u3
     }
     // Slice 0 into buffer 0.
     for r in 0..slots {
-        let _ = writeln!(s, "    var ra{r} = load_a(a_base, row0, 0u, li, {r}u);");
-        let _ = writeln!(s, "    var rb{r} = load_b(b_base, col0, 0u, li, {r}u);");
+        let _ = writeln!(s, "    var ra{r} = load_a(a_base, row0, k_begin, k_end, li, {r}u);");
+        let _ = writeln!(s, "    var rb{r} = load_b(b_base, col0, k_begin, k_end, li, {r}u);");
     }
     for r in 0..slots {
         let _ = writeln!(s, "    store_a(0u, li, {r}u, ra{r});\n    store_b(0u, li, {r}u, rb{r});");
@@ -253,10 +264,10 @@ fn main_fn(v: Variant, bm: u32, bk: u32, a_stride: u32, b_stride: u32, slots: u3
     }
     s += "        let more = t + 1u < tiles;\n";
     s += "        if (more) {\n";
-    let _ = writeln!(s, "            let k_next = (t + 1u) * {bk}u;");
+    let _ = writeln!(s, "            let k_next = k_begin + (t + 1u) * {bk}u;");
     for r in 0..slots {
-        let _ = writeln!(s, "            ra{r} = load_a(a_base, row0, k_next, li, {r}u);");
-        let _ = writeln!(s, "            rb{r} = load_b(b_base, col0, k_next, li, {r}u);");
+        let _ = writeln!(s, "            ra{r} = load_a(a_base, row0, k_next, k_end, li, {r}u);");
+        let _ = writeln!(s, "            rb{r} = load_b(b_base, col0, k_next, k_end, li, {r}u);");
     }
     s += "        }\n";
     // The slice's products, unrolled over k.

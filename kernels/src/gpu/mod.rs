@@ -29,6 +29,7 @@ mod launch;
 mod layer_norm;
 mod matmul;
 mod matmul_codegen;
+mod matmul_plan;
 mod pipeline;
 mod pool;
 mod pool2d;

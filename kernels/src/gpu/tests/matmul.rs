@@ -1,6 +1,7 @@
 //! Matmul against the CPU on every specialisation of the generated kernel: both tiles (64 and
 //! 128), single- and double-buffered shared memory, vec4 and scalar global loads of each operand
-//! and vec4 and scalar stores, all four transpose combinations, with and without accumulation.
+//! and vec4 and scalar stores, all four transpose combinations, with and without accumulation,
+//! unsplit and split along K.
 //! Shapes: multiples of 4 and not, primes, size 1, partial tiles and K slices, more than one tile
 //! in every direction, batches with a shared (stride 0) or padded operand.
 
@@ -9,6 +10,7 @@ use crate::cpu::{self, MatmulSpec};
 use crate::gpu;
 use crate::gpu::matmul::{matmul_into_with, variant};
 use crate::gpu::matmul_codegen::{Tile, Variant};
+use crate::gpu::matmul_plan::Plan;
 use std::collections::BTreeSet;
 
 /// How an operand's batch entries are laid out.
@@ -31,9 +33,14 @@ fn stride(batching: Batching, size: usize) -> usize {
     }
 }
 
-/// Runs `spec` on both devices with `tile` and the workgroup storage budget `wg_bytes`, compares,
-/// and returns the variant the GPU ran.
-fn check(ctx: &std::sync::Arc<gpu::GpuContext>, rng: &mut Rng, spec: MatmulSpec, tile: Tile, wg_bytes: u32) -> Variant {
+/// Runs `spec` on both devices with `tile`, the workgroup storage budget `wg_bytes` and `splits`
+/// K ranges asked for, compares, and returns the variant the GPU ran.
+fn check(
+    ctx: &std::sync::Arc<gpu::GpuContext>,
+    rng: &mut Rng,
+    spec: MatmulSpec,
+    (tile, wg_bytes, splits): (Tile, u32, usize),
+) -> Variant {
     let MatmulSpec { batch, m, n, k, .. } = spec;
     let len = |stride: usize, size: usize| if stride == 0 { size } else { (batch - 1) * stride + size };
     let a = rng.vec(len(spec.a_batch_stride, m * k), -1.0, 1.0);
@@ -42,12 +49,13 @@ fn check(ctx: &std::sync::Arc<gpu::GpuContext>, rng: &mut Rng, spec: MatmulSpec,
     let mut want = init.clone();
     cpu::matmul(&a, &b, &mut want, spec);
     let out = upload(ctx, &init);
-    let v = matmul_into_with(ctx, &upload(ctx, &a), &upload(ctx, &b), &out, spec, tile, wg_bytes)
+    let plan = Plan { tile, workgroup_bytes: wg_bytes, splits };
+    let v = matmul_into_with(ctx, &upload(ctx, &a), &upload(ctx, &b), &out, spec, plan)
         .unwrap()
         .expect("a non-empty product launches the kernel");
     // Tolerance: k products of values in [-1, 1] summed in another order.
     let tol = 1e-6 * (k as f32 + 1.0) * 4.0;
-    assert_close(&format!("{spec:?} on {}", v.name()), &out.to_vec().unwrap(), &want, tol, 1e-5);
+    assert_close(&format!("{spec:?} on {} split {splits}", v.name()), &out.to_vec().unwrap(), &want, tol, 1e-5);
     v
 }
 
@@ -108,8 +116,15 @@ fn every_matmul_variant_matches_the_cpu() {
                     let budgets: &[u32] =
                         if m > 100 || (m == 68 && !accumulate) { &[u32::MAX, 0] } else { &[u32::MAX] };
                     for &wg in budgets {
-                        let v = check(&ctx, &mut rng, spec, tile, wg);
+                        let v = check(&ctx, &mut rng, spec, (tile, wg, 1));
                         seen.insert((v.a4, v.b4, v.c4, v.tile.size(), v.double_buffer));
+                    }
+                    // Split-K into 2 and 3 ranges (fewer when K is too short for them), with
+                    // range boundaries inside what would be one K slice of the unsplit kernel.
+                    if k >= 17 {
+                        for splits in [2, 3] {
+                            check(&ctx, &mut rng, spec, (tile, u32::MAX, splits));
+                        }
                     }
                 }
             }
@@ -165,10 +180,10 @@ fn matmul_pipelines_are_generated_once_per_variant() {
     let Some(ctx) = ctx() else { return };
     let mut rng = Rng::new(3);
     let spec = MatmulSpec::new(20, 24, 28);
-    check(&ctx, &mut rng, spec, Tile::T64, u32::MAX);
+    check(&ctx, &mut rng, spec, (Tile::T64, u32::MAX, 1));
     let compiled = ctx.pipeline_count();
     for _ in 0..3 {
-        check(&ctx, &mut rng, spec, Tile::T64, u32::MAX);
+        check(&ctx, &mut rng, spec, (Tile::T64, u32::MAX, 1));
     }
     assert_eq!(ctx.pipeline_count(), compiled, "the same variant compiled again");
 }
