@@ -4,8 +4,9 @@
 # target/devrun/) and PyTorch's CUDA twin (benches/reference/gpu_pytorch.py), one after the
 # other in the same sitting. Logs go to $OUT (the device tool's folder) or target/devrun/out.
 #
-# Knobs: GRAFT_BENCH_MATMUL_MAX (default 4096), GRAFT_MATMUL_TILE=64|128 (force a matmul tile,
-# for tuning), BENCH_ARGS (criterion options; default a 1 s warm-up and 3 s of measurement).
+# Knobs: GRAFT_BENCH_MATMUL_MAX (default 4096), GRAFT_MATMUL_TILE=64|128 and GRAFT_MATMUL_SPLIT_K=<n>
+# (force a matmul plan, for tuning), BENCH_ARGS (criterion options; default a 1 s warm-up and 3 s
+# of measurement).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 dir=target/devrun
