@@ -141,14 +141,14 @@ pub(crate) fn matmul_into_with(
     let splits = if u32::try_from(batch * splits * m * n).is_ok() { splits } else { 1 };
     if splits == 1 {
         let v = variant(&spec, tile, workgroup_bytes);
-        launch(ctx, a, b, out, spec, v, 1, k)?;
+        launch(ctx, [a, b, out], spec, v, 1, k)?;
         return Ok(Some(v));
     }
     // Split-K: each range's partial product into its own slab, then the slabs summed in range
     // order (deterministic) into `out`.
     let v = variant(&MatmulSpec { accumulate: false, ..spec }, tile, workgroup_bytes);
     let scratch = GpuBuffer::uninit(ctx, batch * splits * m * n)?;
-    launch(ctx, a, b, &scratch, spec, v, splits, k_chunk)?;
+    launch(ctx, [a, b, &scratch], spec, v, splits, k_chunk)?;
     let sum = reduce(ctx, ReduceOp::Sum, &scratch, AxisSplit { outer: batch, len: splits, inner: m * n })?;
     if spec.accumulate {
         strided_add_into(ctx, out, 0, &[1], &[batch * m * n], &sum)?;
@@ -159,15 +159,12 @@ pub(crate) fn matmul_into_with(
     Ok(Some(v))
 }
 
-/// Dispatches `v` over every batch entry and K range of `spec` into `out` (`[batch, m, n]`, or
-/// `[batch, splits, m, n]` of partial products when split), as many dispatches as the z limit
-/// needs.
-#[allow(clippy::too_many_arguments)]
+/// Dispatches `v` over every batch entry and K range of `spec` from `a` and `b` into `out`
+/// (`[batch, m, n]`, or `[batch, splits, m, n]` of partial products when split), as many
+/// dispatches as the z limit needs.
 fn launch(
     ctx: &Arc<GpuContext>,
-    a: &GpuBuffer,
-    b: &GpuBuffer,
-    out: &GpuBuffer,
+    [a, b, out]: [&GpuBuffer; 3],
     spec: MatmulSpec,
     v: Variant,
     splits: usize,
