@@ -47,13 +47,14 @@ pub(crate) fn variant(spec: &MatmulSpec, tile: Tile, workgroup_bytes: u32) -> Va
         c4: spec.n.is_multiple_of(4),
         accumulate: spec.accumulate,
         double_buffer: true,
+        split_k: false,
     };
     v.double_buffer = v.workgroup_bytes() <= workgroup_bytes;
     v
 }
 
 /// The shader of `v`, generated on first use. Sources are leaked into `'static` so the context's
-/// pipeline cache can key on them like on the WGSL files; there are at most 2⁸ variants, so the
+/// pipeline cache can key on them like on the WGSL files; there are at most 2⁹ variants, so the
 /// leak is bounded (a few MB at worst, in practice a handful of variants per process).
 fn shader(v: Variant) -> &'static Shader {
     static SHADERS: OnceLock<Mutex<HashMap<Variant, &'static Shader>>> = OnceLock::new();
@@ -146,7 +147,7 @@ pub(crate) fn matmul_into_with(
     }
     // Split-K: each range's partial product into its own slab, then the slabs summed in range
     // order (deterministic) into `out`.
-    let v = variant(&MatmulSpec { accumulate: false, ..spec }, tile, workgroup_bytes);
+    let v = Variant { split_k: true, ..variant(&MatmulSpec { accumulate: false, ..spec }, tile, workgroup_bytes) };
     let scratch = GpuBuffer::uninit(ctx, batch * splits * m * n)?;
     launch(ctx, [a, b, &scratch], spec, v, splits, k_chunk)?;
     let sum = reduce(ctx, ReduceOp::Sum, &scratch, AxisSplit { outer: batch, len: splits, inner: m * n })?;

@@ -75,6 +75,8 @@ pub(crate) struct Variant {
     pub accumulate: bool,
     /// Two shared buffers per operand (one barrier per K slice instead of two).
     pub double_buffer: bool,
+    /// z also enumerates K ranges, each written to its own slab of a scratch output.
+    pub split_k: bool,
 }
 
 impl Variant {
@@ -88,7 +90,7 @@ impl Variant {
     pub(crate) fn name(self) -> String {
         let flag = |on: bool, s: &str| if on { s.to_string() } else { String::new() };
         format!(
-            "matmul{}{}{}{}{}{}{}{}",
+            "matmul{}{}{}{}{}{}{}{}{}",
             self.tile.size(),
             flag(self.trans_a, "_ta"),
             flag(self.trans_b, "_tb"),
@@ -97,6 +99,7 @@ impl Variant {
             flag(self.c4, "_c4"),
             flag(self.accumulate, "_acc"),
             flag(self.double_buffer, "_db"),
+            flag(self.split_k, "_sk"),
         )
     }
 
@@ -228,16 +231,25 @@ fn main_fn(v: Variant, bm: u32, bk: u32, a_stride: u32, b_stride: u32, slots: u3
     s += "@compute @workgroup_size(16, 16, 1)\n";
     s += "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,\n";
     s += "        @builtin(local_invocation_index) li: u32) {\n";
-    // Split-K: z counts (batch entry, K range) pairs; each range's partial product goes to its
-    // own [m, n] slab of the output (a scratch buffer the host sums). Unsplit: splits = 1 and
-    // k_chunk = k. The host guarantees splits >= 1 and that every range is non-empty.
-    s += "    let split = wid.z % params.splits;\n";
-    s += "    let batch = wid.z / params.splits + params.batch_base;\n";
+    if v.split_k {
+        // z counts (batch entry, K range) pairs; each range's partial product goes to its own
+        // [m, n] slab of the output (a scratch buffer the host sums). The host guarantees
+        // splits >= 1 and that every range is non-empty.
+        s += "    let split = wid.z % params.splits;\n";
+        s += "    let batch = wid.z / params.splits + params.batch_base;\n";
+        s += "    let out_base = (batch * params.splits + split) * params.m * params.n;\n";
+        s += "    let k_begin = split * params.k_chunk;\n";
+        s += "    let k_end = min(params.k, k_begin + params.k_chunk);\n";
+    } else {
+        // The unsplit kernel keeps its K range a constant and its z a batch entry (measured on
+        // lavapipe: the general form cost 5 % at 512³ and 1024³).
+        s += "    let batch = wid.z + params.batch_base;\n";
+        s += "    let out_base = batch * params.m * params.n;\n";
+        s += "    let k_begin = 0u;\n";
+        s += "    let k_end = params.k;\n";
+    }
     s += "    let a_base = batch * params.a_batch_stride;\n";
     s += "    let b_base = batch * params.b_batch_stride;\n";
-    s += "    let out_base = (batch * params.splits + split) * params.m * params.n;\n";
-    s += "    let k_begin = split * params.k_chunk;\n";
-    s += "    let k_end = min(params.k, k_begin + params.k_chunk);\n";
     let _ = writeln!(s, "    let row0 = wid.y * {bm}u;\n    let col0 = wid.x * {bm}u;");
     let _ = writeln!(s, "    let tiles = (k_end - k_begin + {}u) / {bk}u;", bk - 1);
     for i in 0..chunks {
