@@ -2,28 +2,49 @@
 //! one thread per (batch entry, head, query) forward and in the first backward pass, one per
 //! (batch entry, head, key) in the second.
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::cpu::AttentionShape;
 use std::sync::Arc;
 
 const FORWARD: Shader =
-    Shader { name: "attention", source: concat!(include_str!("common.wgsl"), include_str!("attention.wgsl")) };
-const BACKWARD_QUERY: Shader = Shader {
-    name: "attention_backward_query",
-    source: concat!(include_str!("common.wgsl"), include_str!("attention_backward_query.wgsl")),
-};
-const BACKWARD_KEYS: Shader = Shader {
-    name: "attention_backward_keys",
-    source: concat!(include_str!("common.wgsl"), include_str!("attention_backward_keys.wgsl")),
-};
+    Shader::checked("attention", concat!(include_str!("common.wgsl"), include_str!("attention.wgsl")));
+const BACKWARD_QUERY: Shader = Shader::checked(
+    "attention_backward_query",
+    concat!(include_str!("common.wgsl"), include_str!("attention_backward_query.wgsl")),
+);
+const BACKWARD_KEYS: Shader = Shader::checked(
+    "attention_backward_keys",
+    concat!(include_str!("common.wgsl"), include_str!("attention_backward_keys.wgsl")),
+);
 
 /// The kernels' parameters, refusing sizes past their 32-bit indices.
-fn params(ctx: &Arc<GpuContext>, op: &'static str, s: AttentionShape) -> GpuResult<[u32; 5]> {
+/// `AttentionParams` of the three attention shaders.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AttentionParams {
+    batch: u32,
+    seq: u32,
+    heads: u32,
+    head_dim: u32,
+    /// The scores' scale, `1/√head_dim`.
+    scale: f32,
+    pad: [u32; 3],
+}
+
+fn params(ctx: &Arc<GpuContext>, op: &'static str, s: AttentionShape) -> GpuResult<AttentionParams> {
     u32_of(ctx, op, s.probs_len().max(s.numel()))?;
     let u = |v: usize| u32_of(ctx, op, v);
-    Ok([u(s.batch)?, u(s.seq)?, u(s.heads)?, u(s.head_dim)?, s.scale().to_bits()])
+    Ok(AttentionParams {
+        batch: u(s.batch)?,
+        seq: u(s.seq)?,
+        heads: u(s.heads)?,
+        head_dim: u(s.head_dim)?,
+        scale: s.scale(),
+        pad: [0; 3],
+    })
 }
 
 /// `(out, probs)`: the context `[batch, seq, hidden]` and the softmax weights
@@ -40,7 +61,7 @@ pub fn attention(
     let (out, probs) = (GpuBuffer::uninit(ctx, n)?, GpuBuffer::uninit(ctx, s.probs_len())?);
     if n > 0 {
         let buffers = [q.raw(), k.raw(), v.raw(), mask.raw(), out.raw(), probs.raw()];
-        ctx.dispatch(&FORWARD, op, &params, &buffers, grid_1d(ctx, op, s.batch * s.heads * s.seq)?)?;
+        ctx.dispatch_typed(&FORWARD, op, &params, &buffers, grid_1d(ctx, op, s.batch * s.heads * s.seq)?)?;
     }
     Ok((out, probs))
 }
@@ -63,9 +84,9 @@ pub fn attention_backward(
     if n > 0 {
         let grid = grid_1d(ctx, op, s.batch * s.heads * s.seq)?;
         let buffers = [dout.raw(), v.raw(), k.raw(), probs.raw(), ds.raw(), dq.raw()];
-        ctx.dispatch(&BACKWARD_QUERY, "attention_backward_query", &params, &buffers, grid)?;
+        ctx.dispatch_typed(&BACKWARD_QUERY, "attention_backward_query", &params, &buffers, grid)?;
         let buffers = [q.raw(), dout.raw(), probs.raw(), ds.raw(), dk.raw(), dv.raw()];
-        ctx.dispatch(&BACKWARD_KEYS, "attention_backward_keys", &params, &buffers, grid)?;
+        ctx.dispatch_typed(&BACKWARD_KEYS, "attention_backward_keys", &params, &buffers, grid)?;
     }
     Ok([dq, dk, dv])
 }

@@ -2,7 +2,21 @@
 // (batch entry, head, query): the query's scores over the attended keys, their softmax (kept in
 // `probs` for the backward) and the weighted sum of the values. q, k, v and out are
 // [batch, seq, heads * head_dim], mask [batch, seq] (0 = not attended), probs
-// [batch, heads, seq, seq]. Params: [batch, seq, heads, head_dim, scale (f32 bits)].
+// [batch, heads, seq, seq].
+
+// Mirrored by `AttentionParams` in attention.rs.
+struct AttentionParams {
+    batch: u32,
+    seq: u32,
+    heads: u32,
+    head_dim: u32,
+    scale: f32,
+    pad5: u32,
+    pad6: u32,
+    pad7: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
@@ -15,10 +29,10 @@
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = thread_index(wid, nwg, lid);
-    let seq = p(1u);
-    let heads = p(2u);
-    let dh = p(3u);
-    if (r >= p(0u) * heads * seq) {
+    let seq = params.seq;
+    let heads = params.heads;
+    let dh = params.head_dim;
+    if (r >= params.batch * heads * seq) {
         return;
     }
     let i = r % seq;
@@ -35,7 +49,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             for (var d = 0u; d < dh; d = d + 1u) {
                 s = s + q[qo + d] * k[ko + d];
             }
-            s = s * pf(4u);
+            s = s * params.scale;
             probs[row + j] = s;
             top = max(top, s);
         }

@@ -1,6 +1,20 @@
 // Attention's backward, part 2 (twin of cpu::attention_backward), one thread per (batch entry,
 // head, key): dk = dSᵀ·q and dv = Pᵀ·dO for the key, from part 1's dS. Layouts as in
-// attention.wgsl. Params: [batch, seq, heads, head_dim].
+// attention.wgsl.
+
+// Mirrored by `AttentionParams` in attention.rs.
+struct AttentionParams {
+    batch: u32,
+    seq: u32,
+    heads: u32,
+    head_dim: u32,
+    scale: f32,
+    pad5: u32,
+    pad6: u32,
+    pad7: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
@@ -13,10 +27,10 @@
 fn attention_backward_keys(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                            @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = thread_index(wid, nwg, lid);
-    let seq = p(1u);
-    let heads = p(2u);
-    let dh = p(3u);
-    if (r >= p(0u) * heads * seq) {
+    let seq = params.seq;
+    let heads = params.heads;
+    let dh = params.head_dim;
+    if (r >= params.batch * heads * seq) {
         return;
     }
     let j = r % seq;

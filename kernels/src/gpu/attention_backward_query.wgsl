@@ -1,7 +1,20 @@
 // Attention's backward, part 1 (twin of cpu::attention_backward), one thread per (batch entry,
 // head, query): dP = dO·vᵀ for the query's row, dS = P ⊙ (dP − Σ P ⊙ dP) · scale (kept in `ds`
 // for part 2), and the query gradient dq = dS·k. Layouts as in attention.wgsl.
-// Params: [batch, seq, heads, head_dim, scale (f32 bits)].
+
+// Mirrored by `AttentionParams` in attention.rs.
+struct AttentionParams {
+    batch: u32,
+    seq: u32,
+    heads: u32,
+    head_dim: u32,
+    scale: f32,
+    pad5: u32,
+    pad6: u32,
+    pad7: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
@@ -14,10 +27,10 @@
 fn attention_backward_query(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                             @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = thread_index(wid, nwg, lid);
-    let seq = p(1u);
-    let heads = p(2u);
-    let dh = p(3u);
-    if (r >= p(0u) * heads * seq) {
+    let seq = params.seq;
+    let heads = params.heads;
+    let dh = params.head_dim;
+    if (r >= params.batch * heads * seq) {
         return;
     }
     let i = r % seq;
@@ -37,7 +50,7 @@ fn attention_backward_query(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_
         row_dot = row_dot + probs[row + j] * dp;
     }
     for (var j = 0u; j < seq; j = j + 1u) {
-        ds[row + j] = probs[row + j] * (ds[row + j] - row_dot) * pf(4u);
+        ds[row + j] = probs[row + j] * (ds[row + j] - row_dot) * params.scale;
     }
     for (var d = 0u; d < dh; d = d + 1u) {
         var acc = 0.0;

@@ -1,5 +1,5 @@
 // Average pooling backward: each input pixel adds dy / (kh * kw) of every output whose window
-// covers it, in (oy, ox) order. Params as pool2d.wgsl; `covered` comes from pool_covering.wgsl,
+// covers it, in (oy, ox) order. `covered` comes from pool_covering.wgsl,
 // included before this file.
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -13,7 +13,7 @@ fn avg_pool2d_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
         return;
     }
     let c = covered(e);
-    let div = f32(p(3u) * p(4u));
+    let div = f32(params.kh * params.kw);
     var acc = 0.0;
     for (var oy = c.ry.x; oy <= c.ry.y; oy = oy + 1u) {
         for (var ox = c.rx.x; ox <= c.rx.y; ox = ox + 1u) {

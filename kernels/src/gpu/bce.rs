@@ -1,13 +1,26 @@
 //! Binary cross-entropy on logits and its gradients (twins of `cpu::bce_with_logits` and its
 //! backward kernels).
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{fill, reduce, unary, GpuBuffer, GpuResult};
 use crate::{AxisSplit, ReduceOp, UnaryOp};
 use std::sync::Arc;
 
-const SHADER: Shader = Shader { name: "bce", source: concat!(include_str!("common.wgsl"), include_str!("bce.wgsl")) };
+const SHADER: Shader = Shader::checked("bce", concat!(include_str!("common.wgsl"), include_str!("bce.wgsl")));
+
+/// `BceParams` of bce.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BceParams {
+    n: u32,
+    /// bce_backward: 0 for the logits' gradient, 1 for the targets'.
+    which: u32,
+    /// `n` as a float (the mean's divisor).
+    n_f32: f32,
+    pad: [u32; 1],
+}
 
 /// The mean over all elements of `max(x, 0) − x·y + ln(1 + e^(−|x|))`, as a 1-element buffer:
 /// one kernel for the elementwise losses, then the sum reduction and a scale by `1/n`. The
@@ -22,8 +35,8 @@ pub fn bce_with_logits(ctx: &Arc<GpuContext>, x: &GpuBuffer, y: &GpuBuffer) -> G
         return fill(ctx, 1, f32::NAN);
     }
     let losses = GpuBuffer::uninit(ctx, n)?;
-    let params = [u32_of(ctx, name, n)?];
-    ctx.dispatch(&SHADER, "bce_loss", &params, &[x.raw(), y.raw(), losses.raw()], grid_1d(ctx, name, n)?)?;
+    let params = BceParams { n: u32_of(ctx, name, n)?, which: 0, n_f32: n as f32, pad: [0; 1] };
+    ctx.dispatch_typed(&SHADER, "bce_loss", &params, &[x.raw(), y.raw(), losses.raw()], grid_1d(ctx, name, n)?)?;
     let sum = reduce(ctx, ReduceOp::Sum, &losses, AxisSplit::new(&[n], 0))?;
     unary(ctx, UnaryOp::MulScalar(1.0 / n as f32), &sum)
 }
@@ -64,7 +77,13 @@ fn backward(
         return Ok(out);
     }
     // `n as f32` from the host, as the CPU computes it, so both divide by the same float.
-    let params = [u32_of(ctx, name, n)?, which, (n as f32).to_bits()];
-    ctx.dispatch(&SHADER, "bce_backward", &params, &[x.raw(), y.raw(), out.raw(), g.raw()], grid_1d(ctx, name, n)?)?;
+    let params = BceParams { n: u32_of(ctx, name, n)?, which, n_f32: n as f32, pad: [0; 1] };
+    ctx.dispatch_typed(
+        &SHADER,
+        "bce_backward",
+        &params,
+        &[x.raw(), y.raw(), out.raw(), g.raw()],
+        grid_1d(ctx, name, n)?,
+    )?;
     Ok(out)
 }

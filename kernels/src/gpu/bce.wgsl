@@ -1,7 +1,17 @@
 // Binary cross-entropy on logits: each element's loss, and the gradients of the mean loss.
 // Both entry points bind logits x (1), targets y (2) and their output (3); the backward also
 // reads the upstream gradient g (4), a 1-element buffer, so no readback is needed.
-// bce_loss params: [n]. bce_backward params: [n, which (0: logits, 1: targets), n as f32 bits].
+// bce_backward's `which`: 0 for the logits' gradient, 1 for the targets'.
+
+// Mirrored by `BceParams` in bce.rs.
+struct BceParams {
+    n: u32,
+    which: u32,
+    n_f32: f32,
+    pad3: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: BceParams;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> y: array<f32>;
@@ -31,7 +41,7 @@ fn sigmoid(v: f32) -> f32 {
 fn bce_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = thread_index(wid, nwg, lid);
-    if (i >= p(0u)) {
+    if (i >= params.n) {
         return;
     }
     let v = x[i];
@@ -43,11 +53,11 @@ fn bce_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 fn bce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = thread_index(wid, nwg, lid);
-    if (i >= p(0u)) {
+    if (i >= params.n) {
         return;
     }
-    let s = g[0] / pf(2u);
-    if (p(1u) == 0u) {
+    let s = g[0] / params.n_f32;
+    if (params.which == 0u) {
         out[i] = s * (sigmoid(x[i]) - y[i]);
     } else {
         out[i] = -(s * x[i]);

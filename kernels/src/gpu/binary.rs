@@ -1,14 +1,28 @@
 //! Elementwise binary kernels with NumPy broadcasting (twin of `cpu::binary`).
 
-use super::context::{GpuContext, Shader};
-use super::launch::{check, check_rank, grid_1d, push_dims, u32_of};
+use super::context::GpuContext;
+use super::launch::{check, check_rank, dims8, grid_1d, u32_of, MAX_RANK};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::layout::broadcast_strides;
 use crate::{broadcast_shape, BinaryOp};
 use std::sync::Arc;
 
-const SHADER: Shader =
-    Shader { name: "binary", source: concat!(include_str!("common.wgsl"), include_str!("binary.wgsl")) };
+const SHADER: Shader = Shader::checked("binary", concat!(include_str!("common.wgsl"), include_str!("binary.wgsl")));
+
+/// `BinaryParams` of binary.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BinaryParams {
+    n: u32,
+    op: u32,
+    rank: u32,
+    /// 1 when both inputs already have the output's shape (no index arithmetic).
+    same_shape: u32,
+    out_shape: [u32; MAX_RANK],
+    a_strides: [u32; MAX_RANK],
+    b_strides: [u32; MAX_RANK],
+}
 
 fn op_code(op: BinaryOp) -> u32 {
     match op {
@@ -51,10 +65,15 @@ pub fn binary(
         return Ok(out);
     }
     let same = a.len() == n && b.len() == n;
-    let mut params = vec![u32_of(ctx, name, n)?, op_code(op), out_shape.len() as u32, u32::from(same)];
-    push_dims(ctx, name, &mut params, out_shape, 1)?;
-    push_dims(ctx, name, &mut params, &broadcast_strides(a_shape, out_shape), 0)?;
-    push_dims(ctx, name, &mut params, &broadcast_strides(b_shape, out_shape), 0)?;
-    ctx.dispatch(&SHADER, "binary", &params, &[a.raw(), b.raw(), out.raw()], grid_1d(ctx, name, n)?)?;
+    let params = BinaryParams {
+        n: u32_of(ctx, name, n)?,
+        op: op_code(op),
+        rank: out_shape.len() as u32,
+        same_shape: u32::from(same),
+        out_shape: dims8(ctx, name, out_shape, 1)?,
+        a_strides: dims8(ctx, name, &broadcast_strides(a_shape, out_shape), 0)?,
+        b_strides: dims8(ctx, name, &broadcast_strides(b_shape, out_shape), 0)?,
+    };
+    ctx.dispatch_typed(&SHADER, "binary", &params, &[a.raw(), b.raw(), out.raw()], grid_1d(ctx, name, n)?)?;
     Ok(out)
 }

@@ -1,6 +1,18 @@
-// Elementwise binary ops with broadcasting. Params: [n, op, rank, same_shape,
-// out_shape[8], a_strides[8], b_strides[8]] (broadcast dims have stride 0). Op codes follow
+// Elementwise binary ops with broadcasting (broadcast dims have stride 0). Op codes follow
 // `op_code` in binary.rs; comparisons give 1.0 / 0.0.
+
+// Mirrored by `BinaryParams` in binary.rs.
+struct BinaryParams {
+    n: u32,
+    op: u32,
+    rank: u32,
+    same_shape: u32,
+    out_shape: array<vec4<u32>, 2>,
+    a_strides: array<vec4<u32>, 2>,
+    b_strides: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> params: BinaryParams;
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -28,24 +40,25 @@ fn apply(op: u32, x: f32, y: f32) -> f32 {
 fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = thread_index(wid, nwg, lid);
-    if (i >= p(0u)) {
+    if (i >= params.n) {
         return;
     }
-    let op = p(1u);
-    if (p(3u) == 1u) {
+    let op = params.op;
+    if (params.same_shape == 1u) {
         out[i] = apply(op, a[i], b[i]);
         return;
     }
-    let rank = p(2u);
     var rem = i;
     var ia = 0u;
     var ib = 0u;
-    for (var d = rank; d > 0u; d = d - 1u) {
-        let dim = p(4u + d - 1u);
-        let idx = rem % dim;
-        rem = rem / dim;
-        ia = ia + idx * p(12u + d - 1u);
-        ib = ib + idx * p(20u + d - 1u);
+    for (var d = params.rank; d > 0u; d = d - 1u) {
+        let q = (d - 1u) / 4u;
+        let c = (d - 1u) % 4u;
+        let size = params.out_shape[q][c];
+        let idx = rem % size;
+        rem = rem / size;
+        ia = ia + idx * params.a_strides[q][c];
+        ib = ib + idx * params.b_strides[q][c];
     }
     out[i] = apply(op, a[ia], b[ib]);
 }

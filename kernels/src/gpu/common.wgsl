@@ -1,24 +1,10 @@
-// Prelude of every graft kernel (each kernel's `Shader` source is this file followed by its own,
-// joined with `concat!(include_str!(..))` or, for the unary shaders, built once at run time): the
-// parameter block at binding 0, helpers to rebuild a linear id from a dispatch spread over x, y
-// and z, and NaN/inf/`pow_c` for the kernels' arithmetic.
+// Prelude of every graft kernel but the generated matmul (each kernel's `Shader` source is this
+// file followed by its own, joined with `concat!(include_str!(..))` or, for the unary shaders,
+// built once at run time): helpers to rebuild a linear id from a dispatch spread over x, y and z,
+// and NaN/inf/`pow_c` for the kernels' arithmetic. Each kernel declares its own parameter struct
+// at binding 0, mirrored by a `#[repr(C)]` struct in the Rust file that launches it.
 
 const WG: u32 = 256u;
-
-struct Params {
-    v: array<vec4<u32>, 16>,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-
-// Parameter slot `i` as u32 / as f32 (floats travel as their bits).
-fn p(i: u32) -> u32 {
-    return params.v[i / 4u][i % 4u];
-}
-
-fn pf(i: u32) -> f32 {
-    return bitcast<f32>(p(i));
-}
 
 // Linear workgroup index of a grid that may be spread over y and z.
 fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {

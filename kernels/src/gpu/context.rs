@@ -1,52 +1,35 @@
-//! The GPU context: adapter, device, queue, compiled pipelines, the buffer pool and the batch of
-//! recorded work not yet submitted.
+//! The GPU context: adapter, device, queue, compiled pipelines (`pipeline.rs`), the buffer and
+//! readback pools and the batch of recorded work not yet submitted (`batch.rs`).
 
+use super::batch::{Batch, RING_BYTES};
 use super::error::{GpuError, GpuResult};
+use super::pipeline::{Pipeline, Shader};
 use super::pool::{BufferPool, PoolStats};
+use super::staging::StagingPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use wgpu::util::DeviceExt;
 
-/// Dispatches recorded before the batch is submitted without waiting for a readback.
-const MAX_PENDING: usize = 64;
-
-/// Parameter slots (u32) every kernel receives in its uniform block (`params` in `common.wgsl`).
-pub(crate) const PARAM_SLOTS: usize = 64;
-
 /// Threads per workgroup of the one-dimensional kernels (`WG` in `common.wgsl`).
 pub(crate) const WG: u32 = 256;
 
-/// A WGSL program: `common.wgsl` followed by one kernel file, both included at compile time.
-pub(crate) struct Shader {
-    /// Key of the pipeline cache, unique per file.
-    pub name: &'static str,
-    pub source: &'static str,
-}
-
-struct Pipeline {
-    pipeline: wgpu::ComputePipeline,
-    layout: wgpu::BindGroupLayout,
-}
-
-#[derive(Default)]
-struct Batch {
-    encoder: Option<wgpu::CommandEncoder>,
-    pending: usize,
-}
-
 /// One GPU device and everything the kernels need to use it.
 ///
-/// Kernels record work into a command encoder held here; the batch is submitted every
-/// `MAX_PENDING` dispatches and whenever data is read back ([`super::GpuBuffer::to_vec`]), which
-/// is the only call that waits for the device.
+/// Kernels record work into a command encoder held here (see `batch.rs`); the batch is
+/// submitted when it is full, on [`GpuContext::flush`] / [`GpuContext::synchronize`], and
+/// whenever data is read back ([`super::GpuBuffer::to_vec`]), which is the only call that waits
+/// for the device.
 pub struct GpuContext {
-    device: wgpu::Device,
-    queue: wgpu::Queue,
+    pub(super) device: wgpu::Device,
+    pub(super) queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
-    limits: wgpu::Limits,
-    pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<Pipeline>>>,
+    pub(super) limits: wgpu::Limits,
+    pub(super) pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<Pipeline>>>,
     pool: Mutex<BufferPool>,
-    batch: Mutex<Batch>,
+    staging: Mutex<StagingPool>,
+    pub(super) batch: Mutex<Batch>,
+    /// The uniform ring every dispatch's parameter block lives in (see `batch.rs`).
+    pub(super) ring: wgpu::Buffer,
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
 
@@ -56,7 +39,7 @@ impl std::fmt::Debug for GpuContext {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind, still usable.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -81,6 +64,12 @@ impl GpuContext {
         let uncaptured = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&uncaptured);
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| lock(&sink).push(e.to_string())));
+        let ring = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("graft uniforms"),
+            size: RING_BYTES,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         Ok(Arc::new(GpuContext {
             device,
             queue,
@@ -88,7 +77,9 @@ impl GpuContext {
             limits,
             pipelines: Mutex::default(),
             pool: Mutex::default(),
+            staging: Mutex::default(),
             batch: Mutex::default(),
+            ring,
             uncaptured,
         }))
     }
@@ -130,9 +121,12 @@ impl GpuContext {
         lock(&self.pool).stats()
     }
 
-    /// Releases every pooled (free) buffer back to the device.
+    /// Releases every pooled (free) buffer, storage and readback, back to the device, and the
+    /// cached bind groups that would otherwise keep them alive.
     pub fn trim_pool(&self) {
+        lock(&self.batch).clear_bind_groups();
         lock(&self.pool).trim();
+        lock(&self.staging).trim();
     }
 
     /// Submits the recorded work without waiting for it.
@@ -202,21 +196,6 @@ impl GpuContext {
         }
     }
 
-    /// Records `f` into the pending batch (for copies), flushing first if the batch is full.
-    pub(crate) fn record(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) -> GpuResult<()> {
-        let mut batch = lock(&self.batch);
-        if batch.pending >= MAX_PENDING {
-            self.flush_locked(&mut batch)?;
-        }
-        let device = &self.device;
-        let encoder = batch.encoder.get_or_insert_with(|| {
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("graft") })
-        });
-        self.scoped(|| f(encoder))?;
-        batch.pending += 1;
-        Ok(())
-    }
-
     /// A buffer of `COPY_SRC` bytes holding `data`, created mapped so no queue write is involved.
     pub(crate) fn staging_from(&self, data: &[u8]) -> GpuResult<wgpu::Buffer> {
         self.scoped(|| {
@@ -242,92 +221,20 @@ impl GpuContext {
         Ok([x as u32, y as u32, z as u32])
     }
 
-    /// Records one dispatch of `entry` with `params` in the uniform block (binding 0) and
-    /// `buffers` at bindings 1, 2, ... in order.
-    pub(crate) fn dispatch(
+    /// Records one dispatch of `entry` with the typed parameter struct `params` (a `#[repr(C)]`
+    /// mirror of the kernel's WGSL struct at binding 0) and `buffers` at bindings 1, 2, ...
+    pub(crate) fn dispatch_typed<P: bytemuck::Pod>(
         &self,
         shader: &Shader,
         entry: &'static str,
-        params: &[u32],
+        params: &P,
         buffers: &[&wgpu::Buffer],
         grid: [u32; 3],
     ) -> GpuResult<()> {
-        if params.len() > PARAM_SLOTS {
-            return Err(self.error(entry, format!("{} parameters exceed {PARAM_SLOTS} slots", params.len())));
-        }
-        let pipeline = self.pipeline(shader, entry)?;
-        let mut block = [0u32; PARAM_SLOTS];
-        block[..params.len()].copy_from_slice(params);
-        let uniform = self.scoped(|| {
-            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("graft params"),
-                contents: bytemuck::cast_slice(&block),
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
-        })?;
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
-        }
-        let bind_group = self.scoped(|| {
-            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(entry),
-                layout: &pipeline.layout,
-                entries: &entries,
-            })
-        })?;
-        self.record(|encoder| {
-            let mut pass =
-                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
-            pass.set_pipeline(&pipeline.pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
-        })
+        self.dispatch_bytes(shader, entry, bytemuck::bytes_of(params), buffers, grid)
     }
 
-    /// The compiled pipeline for `entry` of `shader`, compiling it on first use.
-    fn pipeline(&self, shader: &Shader, entry: &'static str) -> GpuResult<Arc<Pipeline>> {
-        let key = (shader.name, entry);
-        if let Some(p) = lock(&self.pipelines).get(&key) {
-            return Ok(Arc::clone(p));
-        }
-        let compiled = self
-            .scoped(|| {
-                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(shader.name),
-                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-                });
-                let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                });
-                let layout = pipeline.get_bind_group_layout(0);
-                Pipeline { pipeline, layout }
-            })
-            .map_err(|e| self.backend(format!("compiling {}::{entry}: {e}", shader.name)))?;
-        let compiled = Arc::new(compiled);
-        lock(&self.pipelines).insert(key, Arc::clone(&compiled));
-        Ok(compiled)
-    }
-
-    fn flush_locked(&self, batch: &mut Batch) -> GpuResult<()> {
-        batch.pending = 0;
-        let Some(encoder) = batch.encoder.take() else {
-            return self.take_uncaptured();
-        };
-        self.scoped(|| {
-            self.queue.submit([encoder.finish()]);
-        })?;
-        // Lets wgpu free resources of finished submissions; never blocks.
-        let _ = self.device.poll(wgpu::PollType::Poll);
-        self.take_uncaptured()
-    }
-
-    fn take_uncaptured(&self) -> GpuResult<()> {
+    pub(super) fn take_uncaptured(&self) -> GpuResult<()> {
         let mut errors = lock(&self.uncaptured);
         if errors.is_empty() {
             Ok(())
@@ -338,21 +245,25 @@ impl GpuContext {
         }
     }
 
-    /// Copies `bytes` bytes of `src` into a mappable buffer and reads them back, waiting for the
-    /// device. The only place that blocks on GPU work.
+    /// Copies `bytes` bytes of `src` into a pooled mappable buffer and reads them back, waiting
+    /// for the device. The only place that blocks on GPU work.
     pub(crate) fn read_back(&self, src: &wgpu::Buffer, bytes: u64) -> GpuResult<Vec<u8>> {
-        let staging = self.scoped(|| {
-            self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("graft readback"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
+        let pooled = lock(&self.staging).take(bytes);
+        let staging = match pooled {
+            Some(buf) => buf,
+            None => self.scoped(|| {
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("graft readback"),
+                    size: StagingPool::size_for(bytes),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })?,
+        };
         self.record(|enc| enc.copy_buffer_to_buffer(src, 0, &staging, 0, bytes))?;
         self.flush()?;
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
             let _ = tx.send(r);
         });
         self.device
@@ -363,9 +274,12 @@ impl GpuContext {
             Ok(Err(e)) => return Err(self.backend(format!("mapping a readback buffer: {e}"))),
             Err(_) => return Err(self.backend("a readback was never completed")),
         }
-        let data =
-            staging.get_mapped_range(..).map_err(|e| self.backend(format!("reading a mapped buffer: {e}")))?.to_vec();
+        let data = staging
+            .get_mapped_range(..bytes)
+            .map_err(|e| self.backend(format!("reading a mapped buffer: {e}")))?
+            .to_vec();
         staging.unmap();
+        lock(&self.staging).give_back(staging);
         Ok(data)
     }
 }

@@ -6,15 +6,16 @@
 //! so are its weight rows and output channels, so the products are one batched matmul with one
 //! batch entry per group (strides instead of copies).
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::copy::strided_copy;
 use super::launch::{check, grid_1d, u32_of};
 use super::matmul::matmul;
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::cpu::{Conv2dGeometry, MatmulSpec};
 use std::sync::Arc;
 
-const SHADER: Shader = Shader { name: "conv", source: concat!(include_str!("common.wgsl"), include_str!("conv.wgsl")) };
+const SHADER: Shader = Shader::checked("conv", concat!(include_str!("common.wgsl"), include_str!("conv.wgsl")));
 
 /// Output height and width, or an error when the kernel does not fit the padded input.
 fn out_hw(ctx: &GpuContext, op: &'static str, g: &Conv2dGeometry) -> GpuResult<(usize, usize)> {
@@ -38,11 +39,40 @@ fn per_group(g: &Conv2dGeometry, spec: MatmulSpec, a_len: usize, b_len: usize) -
     MatmulSpec { batch: g.groups, a_batch_stride: a_len, b_batch_stride: b_len, ..spec }
 }
 
-fn params(ctx: &GpuContext, op: &'static str, g: &Conv2dGeometry, oh: usize, ow: usize) -> GpuResult<Vec<u32>> {
-    [g.n, g.c, g.h, g.w, g.kh, g.kw, g.stride.0, g.stride.1, g.padding.0, g.padding.1, oh, ow]
-        .iter()
-        .map(|&v| u32_of(ctx, op, v))
-        .collect()
+/// `ConvParams` of conv.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvParams {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    kh: u32,
+    kw: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_h: u32,
+    pad_w: u32,
+    oh: u32,
+    ow: u32,
+}
+
+fn params(ctx: &GpuContext, op: &'static str, g: &Conv2dGeometry, oh: usize, ow: usize) -> GpuResult<ConvParams> {
+    let u = |v| u32_of(ctx, op, v);
+    Ok(ConvParams {
+        n: u(g.n)?,
+        c: u(g.c)?,
+        h: u(g.h)?,
+        w: u(g.w)?,
+        kh: u(g.kh)?,
+        kw: u(g.kw)?,
+        stride_h: u(g.stride.0)?,
+        stride_w: u(g.stride.1)?,
+        pad_h: u(g.padding.0)?,
+        pad_w: u(g.padding.1)?,
+        oh: u(oh)?,
+        ow: u(ow)?,
+    })
 }
 
 /// Unfolds the batch `x` (`[n, c, h, w]`) into columns `[c*kh*kw, n*oh*ow]`.
@@ -53,7 +83,13 @@ pub fn im2col(ctx: &Arc<GpuContext>, x: &GpuBuffer, g: &Conv2dGeometry) -> GpuRe
     let len = unfolded_rows(g) * g.n * oh * ow;
     let cols = GpuBuffer::uninit(ctx, len)?;
     if len > 0 {
-        ctx.dispatch(&SHADER, "im2col", &params(ctx, op, g, oh, ow)?, &[x.raw(), cols.raw()], grid_1d(ctx, op, len)?)?;
+        ctx.dispatch_typed(
+            &SHADER,
+            "im2col",
+            &params(ctx, op, g, oh, ow)?,
+            &[x.raw(), cols.raw()],
+            grid_1d(ctx, op, len)?,
+        )?;
     }
     Ok(cols)
 }
@@ -67,7 +103,13 @@ pub fn col2im(ctx: &Arc<GpuContext>, cols: &GpuBuffer, g: &Conv2dGeometry) -> Gp
     let len = g.n * g.c * g.h * g.w;
     let x = GpuBuffer::uninit(ctx, len)?;
     if len > 0 {
-        ctx.dispatch(&SHADER, "col2im", &params(ctx, op, g, oh, ow)?, &[cols.raw(), x.raw()], grid_1d(ctx, op, len)?)?;
+        ctx.dispatch_typed(
+            &SHADER,
+            "col2im",
+            &params(ctx, op, g, oh, ow)?,
+            &[cols.raw(), x.raw()],
+            grid_1d(ctx, op, len)?,
+        )?;
     }
     Ok(x)
 }

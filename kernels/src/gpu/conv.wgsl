@@ -1,5 +1,23 @@
 // im2col / col2im over a batch, with the columns of every image side by side:
-// cols is [c*kh*kw, n*oh*ow]. Params: [n, c, h, w, kh, kw, stride_h, stride_w, pad_h, pad_w, oh, ow].
+// cols is [c*kh*kw, n*oh*ow].
+
+// Mirrored by `ConvParams` in the Rust file that launches this shader.
+struct ConvParams {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    kh: u32,
+    kw: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_h: u32,
+    pad_w: u32,
+    oh: u32,
+    ow: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: ConvParams;
 
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
@@ -8,14 +26,14 @@
 fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>) {
     let e = thread_index(wid, nwg, lid);
-    let n = p(0u);
-    let c = p(1u);
-    let h = p(2u);
-    let w = p(3u);
-    let kh = p(4u);
-    let kw = p(5u);
-    let oh = p(10u);
-    let ow = p(11u);
+    let n = params.n;
+    let c = params.c;
+    let h = params.h;
+    let w = params.w;
+    let kh = params.kh;
+    let kw = params.kw;
+    let oh = params.oh;
+    let ow = params.ow;
     let plane = oh * ow;
     let cols = n * plane;
     if (e >= c * kh * kw * cols) {
@@ -30,8 +48,8 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let ch = row / (kh * kw);
     let ki = (row / kw) % kh;
     let kj = row % kw;
-    let iy = i32(oy * p(6u) + ki) - i32(p(8u));
-    let ix = i32(ox * p(7u) + kj) - i32(p(9u));
+    let iy = i32(oy * params.stride_h + ki) - i32(params.pad_h);
+    let ix = i32(ox * params.stride_w + kj) - i32(params.pad_w);
     var v = 0.0;
     if (iy >= 0 && iy < i32(h) && ix >= 0 && ix < i32(w)) {
         v = src[((img * c + ch) * h + u32(iy)) * w + u32(ix)];
@@ -44,16 +62,16 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>) {
     let e = thread_index(wid, nwg, lid);
-    let n = p(0u);
-    let c = p(1u);
-    let h = p(2u);
-    let w = p(3u);
-    let kh = p(4u);
-    let kw = p(5u);
-    let sh = p(6u);
-    let sw = p(7u);
-    let oh = p(10u);
-    let ow = p(11u);
+    let n = params.n;
+    let c = params.c;
+    let h = params.h;
+    let w = params.w;
+    let kh = params.kh;
+    let kw = params.kw;
+    let sh = params.stride_h;
+    let sw = params.stride_w;
+    let oh = params.oh;
+    let ow = params.ow;
     if (e >= n * c * h * w) {
         return;
     }
@@ -65,13 +83,13 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let cols = n * plane;
     var acc = 0.0;
     for (var ki = 0u; ki < kh; ki = ki + 1u) {
-        let ty = i32(y + p(8u)) - i32(ki);
+        let ty = i32(y + params.pad_h) - i32(ki);
         if (ty < 0 || u32(ty) % sh != 0u || u32(ty) / sh >= oh) {
             continue;
         }
         let oy = u32(ty) / sh;
         for (var kj = 0u; kj < kw; kj = kj + 1u) {
-            let tx = i32(x + p(9u)) - i32(kj);
+            let tx = i32(x + params.pad_w) - i32(kj);
             if (tx < 0 || u32(tx) % sw != 0u || u32(tx) / sw >= ow) {
                 continue;
             }

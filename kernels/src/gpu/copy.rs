@@ -1,14 +1,41 @@
 //! Strided copies (permute, narrow, broadcast, concat) and fills (twins of `cpu::copy`).
 
-use super::context::{GpuContext, Shader};
-use super::launch::{check, check_rank, grid_1d, push_dims, u32_of};
+use super::context::GpuContext;
+use super::launch::{check, check_rank, dims8, grid_1d, u32_of, MAX_RANK};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::contiguous_strides;
 use std::sync::Arc;
 
-const SHADER: Shader = Shader { name: "copy", source: concat!(include_str!("common.wgsl"), include_str!("copy.wgsl")) };
+const SHADER: Shader = Shader::checked("copy", concat!(include_str!("common.wgsl"), include_str!("copy.wgsl")));
 
-const FILL: Shader = Shader { name: "fill", source: concat!(include_str!("common.wgsl"), include_str!("fill.wgsl")) };
+const FILL: Shader = Shader::checked("fill", concat!(include_str!("common.wgsl"), include_str!("fill.wgsl")));
+
+/// `CopyParams` of copy.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct CopyParams {
+    /// Threads: elements of the view (strided_copy) or distinct destination elements.
+    n: u32,
+    /// Source elements each strided_add_into thread sums (broadcast dims).
+    n_reduce: u32,
+    rank: u32,
+    offset: u32,
+    shape: [u32; MAX_RANK],
+    /// The view's strides: of the source (strided_copy) or the destination (strided_add_into).
+    strides: [u32; MAX_RANK],
+    /// strided_add_into: the contiguous source's strides.
+    src_strides: [u32; MAX_RANK],
+}
+
+/// `FillParams` of fill.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FillParams {
+    n: u32,
+    value: f32,
+    pad: [u32; 2],
+}
 
 /// Refuses a view whose last element lies past `len`.
 fn check_view(
@@ -50,10 +77,16 @@ pub fn strided_copy(
         return Ok(out);
     }
     check_view(ctx, name, src.len(), offset, strides, shape)?;
-    let mut params = vec![u32_of(ctx, name, n)?, shape.len() as u32, u32_of(ctx, name, offset)?, 0];
-    push_dims(ctx, name, &mut params, shape, 1)?;
-    push_dims(ctx, name, &mut params, strides, 0)?;
-    ctx.dispatch(&SHADER, "strided_copy", &params, &[src.raw(), out.raw()], grid_1d(ctx, name, n)?)?;
+    let params = CopyParams {
+        n: u32_of(ctx, name, n)?,
+        n_reduce: 0,
+        rank: shape.len() as u32,
+        offset: u32_of(ctx, name, offset)?,
+        shape: dims8(ctx, name, shape, 1)?,
+        strides: dims8(ctx, name, strides, 0)?,
+        src_strides: [0; MAX_RANK],
+    };
+    ctx.dispatch_typed(&SHADER, "strided_copy", &params, &[src.raw(), out.raw()], grid_1d(ctx, name, n)?)?;
     Ok(out)
 }
 
@@ -80,12 +113,16 @@ pub fn strided_add_into(
     check_view(ctx, name, dst.len(), offset, strides, shape)?;
     let n_write: usize = shape.iter().zip(strides).filter(|(_, &s)| s != 0).map(|(d, _)| d).product();
     let n_reduce = n / n_write;
-    let mut params =
-        vec![u32_of(ctx, name, n_write)?, u32_of(ctx, name, n_reduce)?, shape.len() as u32, u32_of(ctx, name, offset)?];
-    push_dims(ctx, name, &mut params, shape, 1)?;
-    push_dims(ctx, name, &mut params, strides, 0)?;
-    push_dims(ctx, name, &mut params, &contiguous_strides(shape), 0)?;
-    ctx.dispatch(&SHADER, "strided_add_into", &params, &[src.raw(), dst.raw()], grid_1d(ctx, name, n_write)?)
+    let params = CopyParams {
+        n: u32_of(ctx, name, n_write)?,
+        n_reduce: u32_of(ctx, name, n_reduce)?,
+        rank: shape.len() as u32,
+        offset: u32_of(ctx, name, offset)?,
+        shape: dims8(ctx, name, shape, 1)?,
+        strides: dims8(ctx, name, strides, 0)?,
+        src_strides: dims8(ctx, name, &contiguous_strides(shape), 0)?,
+    };
+    ctx.dispatch_typed(&SHADER, "strided_add_into", &params, &[src.raw(), dst.raw()], grid_1d(ctx, name, n_write)?)
 }
 
 /// `len` copies of `value`.
@@ -95,7 +132,7 @@ pub fn fill(ctx: &Arc<GpuContext>, len: usize, value: f32) -> GpuResult<GpuBuffe
     if len == 0 {
         return Ok(out);
     }
-    let params = [u32_of(ctx, name, len)?, value.to_bits()];
-    ctx.dispatch(&FILL, "fill", &params, &[out.raw()], grid_1d(ctx, name, len)?)?;
+    let params = FillParams { n: u32_of(ctx, name, len)?, value, pad: [0; 2] };
+    ctx.dispatch_typed(&FILL, "fill", &params, &[out.raw()], grid_1d(ctx, name, len)?)?;
     Ok(out)
 }

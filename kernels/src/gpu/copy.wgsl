@@ -1,6 +1,31 @@
-// Strided copies.
-// strided_copy params: [n, rank, offset, 0, shape[8], strides[8]].
-// strided_add_into params: [n_write, n_reduce, rank, offset, shape[8], dst_strides[8], src_strides[8]].
+// Strided copies. Both entry points take `CopyParams` (`copy.rs`): for strided_copy `n` threads
+// read `strides` (of the source) at `offset`; for strided_add_into `n` threads write the
+// destination view (`strides`, at `offset`) and each sums `n_reduce` source elements
+// (`src_strides`). `view_dim(d)` / `view_stride(d)` / `source_stride(d)` read the 8-dim arrays.
+
+struct CopyParams {
+    n: u32,
+    n_reduce: u32,
+    rank: u32,
+    offset: u32,
+    shape: array<vec4<u32>, 2>,
+    strides: array<vec4<u32>, 2>,
+    src_strides: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> params: CopyParams;
+
+fn view_dim(d: u32) -> u32 {
+    return params.shape[d / 4u][d % 4u];
+}
+
+fn view_stride(d: u32) -> u32 {
+    return params.strides[d / 4u][d % 4u];
+}
+
+fn source_stride(d: u32) -> u32 {
+    return params.src_strides[d / 4u][d % 4u];
+}
 
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
@@ -9,15 +34,15 @@
 fn strided_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = thread_index(wid, nwg, lid);
-    if (i >= p(0u)) {
+    if (i >= params.n) {
         return;
     }
     var rem = i;
-    var off = p(2u);
-    for (var d = p(1u); d > 0u; d = d - 1u) {
-        let dim = p(4u + d - 1u);
-        off = off + (rem % dim) * p(12u + d - 1u);
-        rem = rem / dim;
+    var off = params.offset;
+    for (var d = params.rank; d > 0u; d = d - 1u) {
+        let size = view_dim(d - 1u);
+        off = off + (rem % size) * view_stride(d - 1u);
+        rem = rem / size;
     }
     dst[i] = src[off];
 }
@@ -29,32 +54,32 @@ fn strided_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 fn strided_add_into(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_id) lid: vec3<u32>) {
     let t = thread_index(wid, nwg, lid);
-    if (t >= p(0u)) {
+    if (t >= params.n) {
         return;
     }
-    let rank = p(2u);
+    let rank = params.rank;
     var rem = t;
-    var d_off = p(3u);
+    var d_off = params.offset;
     var s_base = 0u;
     for (var d = rank; d > 0u; d = d - 1u) {
-        let dim = p(4u + d - 1u);
-        let ds = p(12u + d - 1u);
+        let size = view_dim(d - 1u);
+        let ds = view_stride(d - 1u);
         if (ds != 0u) {
-            let idx = rem % dim;
-            rem = rem / dim;
+            let idx = rem % size;
+            rem = rem / size;
             d_off = d_off + idx * ds;
-            s_base = s_base + idx * p(20u + d - 1u);
+            s_base = s_base + idx * source_stride(d - 1u);
         }
     }
     var acc = dst[d_off];
-    for (var r = 0u; r < p(1u); r = r + 1u) {
+    for (var r = 0u; r < params.n_reduce; r = r + 1u) {
         var rr = r;
         var s_off = s_base;
         for (var d = rank; d > 0u; d = d - 1u) {
-            if (p(12u + d - 1u) == 0u) {
-                let dim = p(4u + d - 1u);
-                s_off = s_off + (rr % dim) * p(20u + d - 1u);
-                rr = rr / dim;
+            if (view_stride(d - 1u) == 0u) {
+                let size = view_dim(d - 1u);
+                s_off = s_off + (rr % size) * source_stride(d - 1u);
+                rr = rr / size;
             }
         }
         acc = acc + src[s_off];

@@ -3,16 +3,15 @@
 //! Scatters invert the index map on the host (a stable counting sort) so the device runs one thread
 //! per destination element, adding its sources in the CPU's order: deterministic, no atomics.
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::AxisSplit;
 use std::sync::Arc;
 
-const GATHER: Shader =
-    Shader { name: "gather", source: concat!(include_str!("common.wgsl"), include_str!("gather.wgsl")) };
-const SCATTER: Shader =
-    Shader { name: "scatter", source: concat!(include_str!("common.wgsl"), include_str!("scatter.wgsl")) };
+const GATHER: Shader = Shader::checked("gather", concat!(include_str!("common.wgsl"), include_str!("gather.wgsl")));
+const SCATTER: Shader = Shader::checked("scatter", concat!(include_str!("common.wgsl"), include_str!("scatter.wgsl")));
 
 /// Indices as u32, refusing any `>= len`.
 pub(crate) fn checked_indices(ctx: &GpuContext, op: &'static str, idx: &[usize], len: usize) -> GpuResult<Vec<u32>> {
@@ -51,18 +50,35 @@ fn scatter(
     }
     let starts = GpuBuffer::from_u32(ctx, &starts)?;
     let sources = GpuBuffer::from_u32(ctx, &sources)?;
-    let params = [u32_of(ctx, op, n_dst)?];
+    let params = ScatterParams { n_dst: u32_of(ctx, op, n_dst)?, pad: [0; 3] };
     let buffers = [starts.raw(), sources.raw(), src.raw(), dst.raw()];
-    ctx.dispatch(&SCATTER, "scatter_add", &params, &buffers, grid_1d(ctx, op, n_dst)?)
+    ctx.dispatch_typed(&SCATTER, "scatter_add", &params, &buffers, grid_1d(ctx, op, n_dst)?)
 }
 
-fn gather_params(ctx: &GpuContext, op: &'static str, split: AxisSplit, idx_len: usize) -> GpuResult<[u32; 4]> {
-    Ok([
-        u32_of(ctx, op, split.outer)?,
-        u32_of(ctx, op, split.len)?,
-        u32_of(ctx, op, split.inner)?,
-        u32_of(ctx, op, idx_len)?,
-    ])
+/// `GatherParams` of gather.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GatherParams {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    idx_len: u32,
+}
+/// `ScatterParams` of scatter.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ScatterParams {
+    n_dst: u32,
+    pad: [u32; 3],
+}
+
+fn gather_params(ctx: &GpuContext, op: &'static str, split: AxisSplit, idx_len: usize) -> GpuResult<GatherParams> {
+    Ok(GatherParams {
+        outer: u32_of(ctx, op, split.outer)?,
+        len: u32_of(ctx, op, split.len)?,
+        inner: u32_of(ctx, op, split.inner)?,
+        idx_len: u32_of(ctx, op, idx_len)?,
+    })
 }
 
 /// `out[o, t, i] = x[o, idx[t], i]`, with `out` split as `[outer, idx.len(), inner]`.
@@ -76,7 +92,7 @@ pub fn index_select(ctx: &Arc<GpuContext>, x: &GpuBuffer, split: AxisSplit, idx:
     }
     let gidx = GpuBuffer::from_u32(ctx, &checked_indices(ctx, op, idx, split.len)?)?;
     let params = gather_params(ctx, op, split, idx.len())?;
-    ctx.dispatch(&GATHER, "index_select", &params, &[x.raw(), gidx.raw(), out.raw()], grid_1d(ctx, op, n)?)?;
+    ctx.dispatch_typed(&GATHER, "index_select", &params, &[x.raw(), gidx.raw(), out.raw()], grid_1d(ctx, op, n)?)?;
     Ok(out)
 }
 
@@ -129,7 +145,7 @@ pub fn gather_axis(
     }
     let gidx = GpuBuffer::from_u32(ctx, &checked_indices(ctx, op, idx, split.len)?)?;
     let params = gather_params(ctx, op, split, idx_len)?;
-    ctx.dispatch(&GATHER, "gather_axis", &params, &[x.raw(), gidx.raw(), out.raw()], grid_1d(ctx, op, n)?)?;
+    ctx.dispatch_typed(&GATHER, "gather_axis", &params, &[x.raw(), gidx.raw(), out.raw()], grid_1d(ctx, op, n)?)?;
     Ok(out)
 }
 

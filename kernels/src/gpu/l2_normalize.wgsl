@@ -1,5 +1,15 @@
 // L2 normalisation of rows (twin of cpu::l2_normalize), one thread per row:
-// y = x / max(‖x‖, eps), the norm kept for the backward. Params: [rows, len, eps (f32 bits)].
+// y = x / max(‖x‖, eps), the norm kept for the backward.
+
+// Mirrored by `L2Params` in sequence.rs.
+struct L2Params {
+    rows: u32,
+    len: u32,
+    eps: f32,
+    pad3: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: L2Params;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -9,17 +19,17 @@
 fn l2_normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = thread_index(wid, nwg, lid);
-    if (r >= p(0u)) {
+    if (r >= params.rows) {
         return;
     }
-    let len = p(1u);
+    let len = params.len;
     let base = r * len;
     var sq = 0.0;
     for (var j = 0u; j < len; j = j + 1u) {
         sq = sq + x[base + j] * x[base + j];
     }
     let norm = sqrt(sq);
-    let inv = 1.0 / max(norm, pf(2u));
+    let inv = 1.0 / max(norm, params.eps);
     for (var j = 0u; j < len; j = j + 1u) {
         y[base + j] = x[base + j] * inv;
     }

@@ -1,6 +1,15 @@
 // L2 normalisation's gradient (twin of cpu::l2_normalize_backward), one thread per row:
 // dx = (g − y·(y·g)) / ‖x‖ where ‖x‖ > eps, g / eps where the norm was clamped.
-// Params: [rows, len, eps (f32 bits)].
+
+// Mirrored by `L2Params` in sequence.rs.
+struct L2Params {
+    rows: u32,
+    len: u32,
+    eps: f32,
+    pad3: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: L2Params;
 
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read> norms: array<f32>;
@@ -11,12 +20,12 @@
 fn l2_normalize_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                          @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = thread_index(wid, nwg, lid);
-    if (r >= p(0u)) {
+    if (r >= params.rows) {
         return;
     }
-    let len = p(1u);
+    let len = params.len;
     let base = r * len;
-    let eps = pf(2u);
+    let eps = params.eps;
     if (norms[r] > eps) {
         var dot = 0.0;
         for (var j = 0u; j < len; j = j + 1u) {

@@ -39,17 +39,13 @@ pub(crate) fn check_rank(ctx: &GpuContext, op: &'static str, rank: usize) -> Gpu
     Ok(())
 }
 
-/// Appends `v` (as u32s, padded with `pad` to `MAX_RANK` entries) to `params`.
-pub(crate) fn push_dims(
-    ctx: &GpuContext,
-    op: &'static str,
-    params: &mut Vec<u32>,
-    v: &[usize],
-    pad: u32,
-) -> GpuResult<()> {
-    for &d in v {
-        params.push(u32_of(ctx, op, d)?);
+/// `v` padded with `pad` to `MAX_RANK` entries, for the `array<vec4<u32>, 2>` fields of the
+/// typed parameter structs (uniform arrays need 16-byte elements, so 8 dims are 2 vec4s).
+pub(crate) fn dims8(ctx: &GpuContext, op: &'static str, v: &[usize], pad: u32) -> GpuResult<[u32; MAX_RANK]> {
+    check_rank(ctx, op, v.len())?;
+    let mut out = [pad; MAX_RANK];
+    for (o, &d) in out.iter_mut().zip(v) {
+        *o = u32_of(ctx, op, d)?;
     }
-    params.extend(std::iter::repeat_n(pad, MAX_RANK - v.len()));
-    Ok(())
+    Ok(out)
 }

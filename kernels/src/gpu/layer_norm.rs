@@ -1,29 +1,42 @@
 //! LayerNorm over rows and its gradients (twins of `cpu::layer_norm`), one thread per row
 //! (forward, input gradient) or per feature (weight and bias gradients).
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use std::sync::Arc;
 
 const FORWARD: Shader =
-    Shader { name: "layer_norm", source: concat!(include_str!("common.wgsl"), include_str!("layer_norm.wgsl")) };
-const BACKWARD_INPUT: Shader = Shader {
-    name: "layer_norm_backward_input",
-    source: concat!(include_str!("common.wgsl"), include_str!("layer_norm_backward_input.wgsl")),
-};
-const BACKWARD_PARAMS: Shader = Shader {
-    name: "layer_norm_backward_params",
-    source: concat!(include_str!("common.wgsl"), include_str!("layer_norm_backward_params.wgsl")),
-};
+    Shader::checked("layer_norm", concat!(include_str!("common.wgsl"), include_str!("layer_norm.wgsl")));
+const BACKWARD_INPUT: Shader = Shader::checked(
+    "layer_norm_backward_input",
+    concat!(include_str!("common.wgsl"), include_str!("layer_norm_backward_input.wgsl")),
+);
+const BACKWARD_PARAMS: Shader = Shader::checked(
+    "layer_norm_backward_params",
+    concat!(include_str!("common.wgsl"), include_str!("layer_norm_backward_params.wgsl")),
+);
 
 /// Rows of `w.len()` features of `x`, and the row count, checked against the other operands.
-fn rows_of(ctx: &Arc<GpuContext>, op: &'static str, x: &GpuBuffer, n: usize) -> GpuResult<(usize, [u32; 2])> {
+/// `LayerNormParams` of the three layer_norm shaders.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LayerNormParams {
+    rows: u32,
+    n: u32,
+    /// Forward only.
+    eps: f32,
+    pad: [u32; 1],
+}
+
+fn rows_of(ctx: &Arc<GpuContext>, op: &'static str, x: &GpuBuffer, n: usize) -> GpuResult<(usize, LayerNormParams)> {
     if n == 0 || !x.len().is_multiple_of(n) {
         return Err(ctx.error(op, format!("`x` has {} elements, not rows of {n}", x.len())));
     }
     let rows = x.len() / n;
-    Ok((rows, [u32_of(ctx, op, rows)?, u32_of(ctx, op, n)?]))
+    let params = LayerNormParams { rows: u32_of(ctx, op, rows)?, n: u32_of(ctx, op, n)?, eps: 0.0, pad: [0; 1] };
+    Ok((rows, params))
 }
 
 /// `(y, mean, rstd)`: `y = (x − μ)·r·w + b` per row, `r = 1/√(σ² + eps)`.
@@ -36,13 +49,13 @@ pub fn layer_norm(
 ) -> GpuResult<(GpuBuffer, GpuBuffer, GpuBuffer)> {
     let op = "layer_norm";
     let n = w.len();
-    let (rows, [r, nn]) = rows_of(ctx, op, x, n)?;
+    let (rows, params) = rows_of(ctx, op, x, n)?;
     check(ctx, op, &[("x", x, rows * n), ("w", w, n), ("b", b, n)])?;
     let (y, mean, rstd) =
         (GpuBuffer::uninit(ctx, x.len())?, GpuBuffer::uninit(ctx, rows)?, GpuBuffer::uninit(ctx, rows)?);
     if rows > 0 {
         let buffers = [x.raw(), w.raw(), b.raw(), y.raw(), mean.raw(), rstd.raw()];
-        ctx.dispatch(&FORWARD, op, &[r, nn, eps.to_bits()], &buffers, grid_1d(ctx, op, rows)?)?;
+        ctx.dispatch_typed(&FORWARD, op, &LayerNormParams { eps, ..params }, &buffers, grid_1d(ctx, op, rows)?)?;
     }
     Ok((y, mean, rstd))
 }
@@ -62,7 +75,7 @@ pub fn layer_norm_backward_input(
     let dx = GpuBuffer::uninit(ctx, x.len())?;
     if rows > 0 {
         let buffers = [x.raw(), w.raw(), mean.raw(), rstd.raw(), dy.raw(), dx.raw()];
-        ctx.dispatch(&BACKWARD_INPUT, op, &params, &buffers, grid_1d(ctx, op, rows)?)?;
+        ctx.dispatch_typed(&BACKWARD_INPUT, op, &params, &buffers, grid_1d(ctx, op, rows)?)?;
     }
     Ok(dx)
 }
@@ -80,6 +93,6 @@ pub fn layer_norm_backward_params(
     check(ctx, op, &[("mean", mean, rows), ("rstd", rstd, rows), ("dy", dy, rows * n)])?;
     let (dw, db) = (GpuBuffer::uninit(ctx, n)?, GpuBuffer::uninit(ctx, n)?);
     let buffers = [x.raw(), mean.raw(), rstd.raw(), dy.raw(), dw.raw(), db.raw()];
-    ctx.dispatch(&BACKWARD_PARAMS, op, &params, &buffers, grid_1d(ctx, op, n)?)?;
+    ctx.dispatch_typed(&BACKWARD_PARAMS, op, &params, &buffers, grid_1d(ctx, op, n)?)?;
     Ok((dw, db))
 }

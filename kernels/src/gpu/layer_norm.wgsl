@@ -1,6 +1,16 @@
 // LayerNorm over rows of n (twin of cpu::layer_norm), one thread per row: the row's mean and
 // biased variance, then the normalised, scaled and shifted row; the mean and 1/sqrt(var + eps)
-// are kept for the backward. Params: [rows, n, eps (f32 bits)].
+// are kept for the backward.
+
+// Mirrored by `LayerNormParams` in layer_norm.rs.
+struct LayerNormParams {
+    rows: u32,
+    n: u32,
+    eps: f32,
+    pad3: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: LayerNormParams;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
@@ -13,10 +23,10 @@
 fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = thread_index(wid, nwg, lid);
-    if (r >= p(0u)) {
+    if (r >= params.rows) {
         return;
     }
-    let n = p(1u);
+    let n = params.n;
     let base = r * n;
     var sum = 0.0;
     for (var j = 0u; j < n; j = j + 1u) {
@@ -28,7 +38,7 @@ fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         let d = x[base + j] - mean;
         sq = sq + d * d;
     }
-    let rstd = 1.0 / sqrt(sq / f32(n) + pf(2u));
+    let rstd = 1.0 / sqrt(sq / f32(n) + params.eps);
     for (var j = 0u; j < n; j = j + 1u) {
         y[base + j] = (x[base + j] - mean) * rstd * w[j] + b[j];
     }

@@ -1,5 +1,15 @@
 // LayerNorm's input gradient (twin of cpu::layer_norm_backward_input), one thread per row:
-// dx = r (g - mean(g) - xhat mean(g xhat)) with g = dy w, xhat = (x - mean) r. Params: [rows, n].
+// dx = r (g - mean(g) - xhat mean(g xhat)) with g = dy w, xhat = (x - mean) r.
+
+// Mirrored by `LayerNormParams` in layer_norm.rs.
+struct LayerNormParams {
+    rows: u32,
+    n: u32,
+    eps: f32,
+    pad3: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: LayerNormParams;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
@@ -12,10 +22,10 @@
 fn layer_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                              @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = thread_index(wid, nwg, lid);
-    if (r >= p(0u)) {
+    if (r >= params.rows) {
         return;
     }
-    let n = p(1u);
+    let n = params.n;
     let base = r * n;
     let m = mean[r];
     let s = rstd[r];

@@ -1,6 +1,15 @@
 // LayerNorm's weight and bias gradients (twins of cpu::layer_norm_backward_weight/_bias), one
 // thread per feature summing over the rows in order: dw = sum dy xhat, db = sum dy.
-// Params: [rows, n].
+
+// Mirrored by `LayerNormParams` in layer_norm.rs.
+struct LayerNormParams {
+    rows: u32,
+    n: u32,
+    eps: f32,
+    pad3: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: LayerNormParams;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
@@ -13,13 +22,13 @@
 fn layer_norm_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                               @builtin(local_invocation_id) lid: vec3<u32>) {
     let j = thread_index(wid, nwg, lid);
-    let n = p(1u);
+    let n = params.n;
     if (j >= n) {
         return;
     }
     var sw = 0.0;
     var sb = 0.0;
-    for (var r = 0u; r < p(0u); r = r + 1u) {
+    for (var r = 0u; r < params.rows; r = r + 1u) {
         let d = dy[r * n + j];
         sw = sw + d * (x[r * n + j] - mean[r]) * rstd[r];
         sb = sb + d;

@@ -1,6 +1,15 @@
 // Masked mean over tokens (twin of cpu::masked_mean), one thread per output (batch entry,
 // feature): out[b, f] = Σ_t mask[b, t]·h[b, t, f] / max(Σ_t mask[b, t], 1e-9).
-// Params: [batch, seq, hidden].
+
+// Mirrored by `SeqParams` in sequence.rs.
+struct SeqParams {
+    batch: u32,
+    seq: u32,
+    hidden: u32,
+    pad3: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: SeqParams;
 
 @group(0) @binding(1) var<storage, read> h: array<f32>;
 @group(0) @binding(2) var<storage, read> mask: array<f32>;
@@ -10,9 +19,9 @@
 fn masked_mean(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = thread_index(wid, nwg, lid);
-    let seq = p(1u);
-    let hidden = p(2u);
-    if (r >= p(0u) * hidden) {
+    let seq = params.seq;
+    let hidden = params.hidden;
+    if (r >= params.batch * hidden) {
         return;
     }
     let b = r / hidden;

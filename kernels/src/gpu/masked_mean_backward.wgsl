@@ -1,7 +1,16 @@
 // Masked mean's input gradient (twin of cpu::masked_mean_backward), one thread per token
 // (batch entry, position), which counts its entry's mask once and writes its row of dh
 // [batch, seq, hidden]: dh[b, t, f] = mask[b, t]·g[b, f] / max(Σ_t mask[b, t], 1e-9).
-// Params: [batch, seq, hidden].
+
+// Mirrored by `SeqParams` in sequence.rs.
+struct SeqParams {
+    batch: u32,
+    seq: u32,
+    hidden: u32,
+    pad3: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: SeqParams;
 
 @group(0) @binding(1) var<storage, read> mask: array<f32>;
 @group(0) @binding(2) var<storage, read> g: array<f32>;
@@ -11,9 +20,9 @@
 fn masked_mean_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                         @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = thread_index(wid, nwg, lid);
-    let seq = p(1u);
-    let hidden = p(2u);
-    if (r >= p(0u) * seq) {
+    let seq = params.seq;
+    let hidden = params.hidden;
+    if (r >= params.batch * seq) {
         return;
     }
     let b = r / seq;

@@ -10,10 +10,13 @@
 //! over its sources in the CPU's order, so results are deterministic without float atomics.
 //!
 //! Sizes are checked before anything reaches wgpu: a buffer past the device's storage-binding
-//! limit or an argument of the wrong length is a [`GpuError`], and wgpu validation errors are
-//! captured in error scopes and returned as errors too.
+//! limit or an argument of the wrong length is a [`GpuError`]. wgpu validation errors are
+//! returned as errors too: those of pipeline creation, allocation and submission from error
+//! scopes around them, those of recording a dispatch (which has no scope of its own, to keep it
+//! cheap) from the uncaptured-error handler at the next flush.
 
 mod attention;
+mod batch;
 mod bce;
 mod binary;
 mod buffer;
@@ -25,11 +28,15 @@ mod gather;
 mod launch;
 mod layer_norm;
 mod matmul;
+mod matmul_codegen;
+mod matmul_plan;
+mod pipeline;
 mod pool;
 mod pool2d;
 mod reduce;
 mod sequence;
 mod softmax;
+mod staging;
 mod unary;
 
 #[cfg(test)]

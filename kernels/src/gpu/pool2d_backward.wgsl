@@ -1,5 +1,5 @@
 // Max pooling backward, one thread per input pixel adding the outputs whose window covers it
-// and chose it, in (oy, ox) order, as the CPU does. Params as pool2d.wgsl; `covered` comes from
+// and chose it, in (oy, ox) order, as the CPU does. `covered` comes from
 // pool_covering.wgsl, included before this file.
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -15,7 +15,7 @@ fn max_pool2d_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     }
     let c = covered(e);
     // Positions are saved within the plane, as f32.
-    let me = f32(c.y * p(2u) + c.x);
+    let me = f32(c.y * params.w + c.x);
     var acc = 0.0;
     for (var oy = c.ry.x; oy <= c.ry.y; oy = oy + 1u) {
         for (var ox = c.rx.x; ox <= c.rx.y; ox = ox + 1u) {

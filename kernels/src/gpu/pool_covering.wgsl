@@ -1,4 +1,4 @@
-// Shared by the pooling backward shaders (included after common.wgsl; params as pool2d.wgsl):
+// Shared by the pooling backward shaders (included after common.wgsl and pool_params.wgsl):
 // one thread per input pixel, which adds the outputs whose window covers it.
 
 // Inclusive range [lo, hi] of outputs along one axis whose window covers input coordinate `v`
@@ -25,20 +25,20 @@ struct Covered {
 
 // The input pixels, one per thread.
 fn input_pixels() -> u32 {
-    return p(0u) * p(1u) * p(2u);
+    return params.planes * params.h * params.w;
 }
 
 fn covered(e: u32) -> Covered {
-    let h = p(1u);
-    let w = p(2u);
+    let h = params.h;
+    let w = params.w;
     let y = (e / w) % h;
     let x = e % w;
-    let ry = covering(y, p(3u), p(5u), p(7u), p(9u));
-    let rx = covering(x, p(4u), p(6u), p(8u), p(10u));
+    let ry = covering(y, params.kh, params.stride_h, params.pad_h, params.oh);
+    let rx = covering(x, params.kw, params.stride_w, params.pad_w, params.ow);
     return Covered(e / (h * w), y, x, ry, rx);
 }
 
 // The flat index of output (oy, ox) of `plane`.
 fn output_index(plane: u32, oy: u32, ox: u32) -> u32 {
-    return (plane * p(9u) + oy) * p(10u) + ox;
+    return (plane * params.oh + oy) * params.ow + ox;
 }

@@ -1,19 +1,34 @@
 //! Reductions along one axis (twins of `cpu::reduce` / `cpu::arg_reduce`).
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::{AxisSplit, ReduceOp};
 use std::sync::Arc;
 
-const SHADER: Shader =
-    Shader { name: "reduce", source: concat!(include_str!("common.wgsl"), include_str!("reduce.wgsl")) };
+const SHADER: Shader = Shader::checked("reduce", concat!(include_str!("common.wgsl"), include_str!("reduce.wgsl")));
+
+/// `ReduceParams` of reduce.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceParams {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    op: u32,
+}
 
 /// Axis length from which a contiguous (`inner == 1`) reduction uses a workgroup tree per output.
 const TREE_MIN_LEN: usize = 64;
 
-fn params(ctx: &GpuContext, name: &'static str, split: AxisSplit, op: u32) -> GpuResult<[u32; 4]> {
-    Ok([u32_of(ctx, name, split.outer)?, u32_of(ctx, name, split.len)?, u32_of(ctx, name, split.inner)?, op])
+fn params(ctx: &GpuContext, name: &'static str, split: AxisSplit, op: u32) -> GpuResult<ReduceParams> {
+    Ok(ReduceParams {
+        outer: u32_of(ctx, name, split.outer)?,
+        len: u32_of(ctx, name, split.len)?,
+        inner: u32_of(ctx, name, split.inner)?,
+        op,
+    })
 }
 
 /// `out[o, i] = op over j of x[o, j, i]`, `outer * inner` outputs. An empty axis gives the
@@ -34,9 +49,15 @@ pub fn reduce(ctx: &Arc<GpuContext>, op: ReduceOp, x: &GpuBuffer, split: AxisSpl
     };
     let params = params(ctx, name, split, code)?;
     if split.inner == 1 && split.len >= TREE_MIN_LEN {
-        ctx.dispatch(&SHADER, "reduce_rows", &params, &[x.raw(), out.raw()], ctx.grid(name, split.outer as u64)?)?;
+        ctx.dispatch_typed(
+            &SHADER,
+            "reduce_rows",
+            &params,
+            &[x.raw(), out.raw()],
+            ctx.grid(name, split.outer as u64)?,
+        )?;
     } else {
-        ctx.dispatch(&SHADER, "reduce_cols", &params, &[x.raw(), out.raw()], grid_1d(ctx, name, n)?)?;
+        ctx.dispatch_typed(&SHADER, "reduce_cols", &params, &[x.raw(), out.raw()], grid_1d(ctx, name, n)?)?;
     }
     Ok(out)
 }
@@ -54,6 +75,6 @@ pub fn arg_reduce(ctx: &Arc<GpuContext>, want_max: bool, x: &GpuBuffer, split: A
         return Ok(out);
     }
     let params = params(ctx, name, split, u32::from(want_max))?;
-    ctx.dispatch(&SHADER, "arg_reduce", &params, &[x.raw(), out.raw()], grid_1d(ctx, name, n)?)?;
+    ctx.dispatch_typed(&SHADER, "arg_reduce", &params, &[x.raw(), out.raw()], grid_1d(ctx, name, n)?)?;
     Ok(out)
 }

@@ -1,5 +1,15 @@
-// Reductions along one axis of the [outer, len, inner] view. Params: [outer, len, inner, op]
-// with op 0 = sum, 1 = max, 2 = min (for arg_reduce: 1 = argmax, 0 = argmin).
+// Reductions along one axis of the [outer, len, inner] view, op 0 = sum, 1 = max, 2 = min (for
+// arg_reduce: 1 = argmax, 0 = argmin).
+
+// Mirrored by `ReduceParams` in reduce.rs.
+struct ReduceParams {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    op: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: ReduceParams;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -27,9 +37,9 @@ fn combine(op: u32, acc: f32, v: f32) -> f32 {
 fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = group_index(wid, nwg);
-    let outer = p(0u);
-    let len = p(1u);
-    let op = p(3u);
+    let outer = params.outer;
+    let len = params.len;
+    let op = params.op;
     var acc = identity(op);
     if (row < outer) {
         for (var j = lid.x; j < len; j = j + WG) {
@@ -54,10 +64,10 @@ fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn reduce_cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_id) lid: vec3<u32>) {
     let t = thread_index(wid, nwg, lid);
-    let len = p(1u);
-    let inner = p(2u);
-    let op = p(3u);
-    if (t >= p(0u) * inner) {
+    let len = params.len;
+    let inner = params.inner;
+    let op = params.op;
+    if (t >= params.outer * inner) {
         return;
     }
     let o = t / inner;
@@ -74,10 +84,10 @@ fn reduce_cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn arg_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_id) lid: vec3<u32>) {
     let t = thread_index(wid, nwg, lid);
-    let len = p(1u);
-    let inner = p(2u);
-    let want_max = p(3u) == 1u;
-    if (t >= p(0u) * inner) {
+    let len = params.len;
+    let inner = params.inner;
+    let want_max = params.op == 1u;
+    if (t >= params.outer * inner) {
         return;
     }
     let o = t / inner;

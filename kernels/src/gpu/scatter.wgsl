@@ -1,6 +1,15 @@
 // Deterministic scatter-add: dst[d] += Σ src[sources[k]] for k in starts[d]..starts[d + 1], one
 // thread per destination element, sources in the order the host listed them (the CPU's order).
-// Params: [n_dst].
+
+// Mirrored by `ScatterParams` in gather.rs.
+struct ScatterParams {
+    n_dst: u32,
+    pad1: u32,
+    pad2: u32,
+    pad3: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: ScatterParams;
 
 @group(0) @binding(1) var<storage, read> starts: array<u32>;
 @group(0) @binding(2) var<storage, read> sources: array<u32>;
@@ -11,7 +20,7 @@
 fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_id) lid: vec3<u32>) {
     let d = thread_index(wid, nwg, lid);
-    if (d >= p(0u)) {
+    if (d >= params.n_dst) {
         return;
     }
     let begin = starts[d];

@@ -2,31 +2,61 @@
 //! `cpu::embedding_sum`): masked mean pooling, row L2 normalisation and the sum of embedding
 //! lookups, with their gradients.
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::gather::checked_indices;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use std::sync::Arc;
 
 const MASKED_MEAN: Shader =
-    Shader { name: "masked_mean", source: concat!(include_str!("common.wgsl"), include_str!("masked_mean.wgsl")) };
-const MASKED_MEAN_BACKWARD: Shader = Shader {
-    name: "masked_mean_backward",
-    source: concat!(include_str!("common.wgsl"), include_str!("masked_mean_backward.wgsl")),
-};
+    Shader::checked("masked_mean", concat!(include_str!("common.wgsl"), include_str!("masked_mean.wgsl")));
+const MASKED_MEAN_BACKWARD: Shader = Shader::checked(
+    "masked_mean_backward",
+    concat!(include_str!("common.wgsl"), include_str!("masked_mean_backward.wgsl")),
+);
 const L2_NORMALIZE: Shader =
-    Shader { name: "l2_normalize", source: concat!(include_str!("common.wgsl"), include_str!("l2_normalize.wgsl")) };
-const L2_NORMALIZE_BACKWARD: Shader = Shader {
-    name: "l2_normalize_backward",
-    source: concat!(include_str!("common.wgsl"), include_str!("l2_normalize_backward.wgsl")),
-};
+    Shader::checked("l2_normalize", concat!(include_str!("common.wgsl"), include_str!("l2_normalize.wgsl")));
+const L2_NORMALIZE_BACKWARD: Shader = Shader::checked(
+    "l2_normalize_backward",
+    concat!(include_str!("common.wgsl"), include_str!("l2_normalize_backward.wgsl")),
+);
 const EMBEDDING_SUM: Shader =
-    Shader { name: "embedding_sum", source: concat!(include_str!("common.wgsl"), include_str!("embedding_sum.wgsl")) };
+    Shader::checked("embedding_sum", concat!(include_str!("common.wgsl"), include_str!("embedding_sum.wgsl")));
 
 /// `[batch, seq, hidden]` as kernel parameters.
-fn dims(ctx: &GpuContext, op: &'static str, [b, t, h]: [usize; 3]) -> GpuResult<[u32; 3]> {
+/// `SeqParams` of masked_mean.wgsl and masked_mean_backward.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SeqParams {
+    batch: u32,
+    seq: u32,
+    hidden: u32,
+    pad: [u32; 1],
+}
+/// `L2Params` of l2_normalize.wgsl and l2_normalize_backward.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct L2Params {
+    rows: u32,
+    len: u32,
+    eps: f32,
+    pad: [u32; 1],
+}
+/// `EmbeddingParams` of embedding_sum.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct EmbeddingParams {
+    rows: u32,
+    hidden: u32,
+    /// 1 for every table after the first.
+    accumulate: u32,
+    pad: [u32; 1],
+}
+
+fn dims(ctx: &GpuContext, op: &'static str, [b, t, h]: [usize; 3]) -> GpuResult<SeqParams> {
     u32_of(ctx, op, b * t * h)?;
-    Ok([u32_of(ctx, op, b)?, u32_of(ctx, op, t)?, u32_of(ctx, op, h)?])
+    Ok(SeqParams { batch: u32_of(ctx, op, b)?, seq: u32_of(ctx, op, t)?, hidden: u32_of(ctx, op, h)?, pad: [0; 1] })
 }
 
 /// `[batch, hidden]`: the mean of `h` `[batch, seq, hidden]` over the tokens, weighted by `mask`.
@@ -37,7 +67,7 @@ pub fn masked_mean(ctx: &Arc<GpuContext>, h: &GpuBuffer, mask: &GpuBuffer, shape
     let params = dims(ctx, op, shape)?;
     let out = GpuBuffer::uninit(ctx, b * n)?;
     if b * n > 0 {
-        ctx.dispatch(&MASKED_MEAN, op, &params, &[h.raw(), mask.raw(), out.raw()], grid_1d(ctx, op, b * n)?)?;
+        ctx.dispatch_typed(&MASKED_MEAN, op, &params, &[h.raw(), mask.raw(), out.raw()], grid_1d(ctx, op, b * n)?)?;
     }
     Ok(out)
 }
@@ -56,7 +86,7 @@ pub fn masked_mean_backward(
     let dh = GpuBuffer::uninit(ctx, b * t * n)?;
     if b * t * n > 0 {
         let grid = grid_1d(ctx, op, b * t)?;
-        ctx.dispatch(&MASKED_MEAN_BACKWARD, op, &params, &[mask.raw(), g.raw(), dh.raw()], grid)?;
+        ctx.dispatch_typed(&MASKED_MEAN_BACKWARD, op, &params, &[mask.raw(), g.raw(), dh.raw()], grid)?;
     }
     Ok(dh)
 }
@@ -70,8 +100,8 @@ pub fn l2_normalize(ctx: &Arc<GpuContext>, x: &GpuBuffer, len: usize, eps: f32) 
     let rows = x.len() / len;
     let (y, norms) = (GpuBuffer::uninit(ctx, x.len())?, GpuBuffer::uninit(ctx, rows)?);
     if rows > 0 {
-        let params = [u32_of(ctx, op, rows)?, u32_of(ctx, op, len)?, eps.to_bits()];
-        ctx.dispatch(&L2_NORMALIZE, op, &params, &[x.raw(), y.raw(), norms.raw()], grid_1d(ctx, op, rows)?)?;
+        let params = L2Params { rows: u32_of(ctx, op, rows)?, len: u32_of(ctx, op, len)?, eps, pad: [0; 1] };
+        ctx.dispatch_typed(&L2_NORMALIZE, op, &params, &[x.raw(), y.raw(), norms.raw()], grid_1d(ctx, op, rows)?)?;
     }
     Ok((y, norms))
 }
@@ -91,9 +121,9 @@ pub fn l2_normalize_backward(
     }
     check(ctx, op, &[("g", g, y.len())])?;
     let dx = GpuBuffer::uninit(ctx, y.len())?;
-    let params = [u32_of(ctx, op, rows)?, u32_of(ctx, op, y.len() / rows)?, eps.to_bits()];
+    let params = L2Params { rows: u32_of(ctx, op, rows)?, len: u32_of(ctx, op, y.len() / rows)?, eps, pad: [0; 1] };
     let buffers = [y.raw(), norms.raw(), g.raw(), dx.raw()];
-    ctx.dispatch(&L2_NORMALIZE_BACKWARD, op, &params, &buffers, grid_1d(ctx, op, rows)?)?;
+    ctx.dispatch_typed(&L2_NORMALIZE_BACKWARD, op, &params, &buffers, grid_1d(ctx, op, rows)?)?;
     Ok(dx)
 }
 
@@ -120,8 +150,13 @@ pub fn embedding_sum(
             return Err(ctx.error(op, format!("table {t} has {} elements, not rows of {hidden}", table.len())));
         }
         let idx = GpuBuffer::from_u32(ctx, &checked_indices(ctx, op, idx, rows)?)?;
-        let params = [u32_of(ctx, op, n)?, u32_of(ctx, op, hidden)?, u32::from(t > 0)];
-        ctx.dispatch(&EMBEDDING_SUM, op, &params, &[table.raw(), idx.raw(), out.raw()], grid)?;
+        let params = EmbeddingParams {
+            rows: u32_of(ctx, op, n)?,
+            hidden: u32_of(ctx, op, hidden)?,
+            accumulate: u32::from(t > 0),
+            pad: [0; 1],
+        };
+        ctx.dispatch_typed(&EMBEDDING_SUM, op, &params, &[table.raw(), idx.raw(), out.raw()], grid)?;
     }
     Ok(out)
 }

@@ -1,17 +1,25 @@
 //! Softmax and log-softmax along one axis with their backward rules (twins of `cpu::softmax`).
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::AxisSplit;
 use std::sync::Arc;
 
-const FORWARD: Shader =
-    Shader { name: "softmax", source: concat!(include_str!("common.wgsl"), include_str!("softmax.wgsl")) };
-const BACKWARD: Shader = Shader {
-    name: "softmax_backward",
-    source: concat!(include_str!("common.wgsl"), include_str!("softmax_backward.wgsl")),
-};
+const FORWARD: Shader = Shader::checked("softmax", concat!(include_str!("common.wgsl"), include_str!("softmax.wgsl")));
+const BACKWARD: Shader =
+    Shader::checked("softmax_backward", concat!(include_str!("common.wgsl"), include_str!("softmax_backward.wgsl")));
+
+/// `LineParams` of softmax.wgsl and softmax_backward.wgsl: the `[outer, len, inner]` view.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LineParams {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    pad: u32,
+}
 
 fn run(
     ctx: &Arc<GpuContext>,
@@ -27,10 +35,15 @@ fn run(
     if lines == 0 || split.len == 0 {
         return Ok(out);
     }
-    let params = [u32_of(ctx, entry, split.outer)?, u32_of(ctx, entry, split.len)?, u32_of(ctx, entry, split.inner)?];
+    let params = LineParams {
+        outer: u32_of(ctx, entry, split.outer)?,
+        len: u32_of(ctx, entry, split.len)?,
+        inner: u32_of(ctx, entry, split.inner)?,
+        pad: 0,
+    };
     let mut buffers: Vec<&wgpu::Buffer> = inputs.iter().map(|(_, b)| b.raw()).collect();
     buffers.push(out.raw());
-    ctx.dispatch(shader, entry, &params, &buffers, grid_1d(ctx, entry, lines)?)?;
+    ctx.dispatch_typed(shader, entry, &params, &buffers, grid_1d(ctx, entry, lines)?)?;
     Ok(out)
 }
 

@@ -1,20 +1,30 @@
 // Softmax / log-softmax along one axis and their backwards, one thread per line of the
-// [outer, len, inner] view. Params: [outer, len, inner].
+// [outer, len, inner] view.
+
+// Mirrored by `LineParams` in softmax.rs.
+struct LineParams {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: LineParams;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 // First element of line `t` (lines are numbered over outer × inner).
 fn line_base(t: u32) -> u32 {
-    let len = p(1u);
-    let inner = p(2u);
+    let len = params.len;
+    let inner = params.inner;
     return (t / inner) * len * inner + t % inner;
 }
 
 fn line_max(base: u32) -> f32 {
     var m = -inf_f32();
-    for (var j = 0u; j < p(1u); j = j + 1u) {
-        m = max(m, x[base + j * p(2u)]);
+    for (var j = 0u; j < params.len; j = j + 1u) {
+        m = max(m, x[base + j * params.inner]);
     }
     return m;
 }
@@ -23,12 +33,12 @@ fn line_max(base: u32) -> f32 {
 fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_id) lid: vec3<u32>) {
     let t = thread_index(wid, nwg, lid);
-    if (t >= p(0u) * p(2u)) {
+    if (t >= params.outer * params.inner) {
         return;
     }
     let base = line_base(t);
-    let len = p(1u);
-    let inner = p(2u);
+    let len = params.len;
+    let inner = params.inner;
     let m = line_max(base);
     var sum = 0.0;
     for (var j = 0u; j < len; j = j + 1u) {
@@ -45,12 +55,12 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 fn log_softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_id) lid: vec3<u32>) {
     let t = thread_index(wid, nwg, lid);
-    if (t >= p(0u) * p(2u)) {
+    if (t >= params.outer * params.inner) {
         return;
     }
     let base = line_base(t);
-    let len = p(1u);
-    let inner = p(2u);
+    let len = params.len;
+    let inner = params.inner;
     let m = line_max(base);
     var sum = 0.0;
     for (var j = 0u; j < len; j = j + 1u) {

@@ -1,13 +1,23 @@
 // Backward of softmax (dx = y ⊙ (dy − Σ dy ⊙ y)) and log-softmax (dx = dy − exp(y) Σ dy), from
-// the forward output y. One thread per line. Params: [outer, len, inner].
+// the forward output y. One thread per line.
+
+// Mirrored by `LineParams` in softmax.rs.
+struct LineParams {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: LineParams;
 
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
 fn line_base(t: u32) -> u32 {
-    let len = p(1u);
-    let inner = p(2u);
+    let len = params.len;
+    let inner = params.inner;
     return (t / inner) * len * inner + t % inner;
 }
 
@@ -15,12 +25,12 @@ fn line_base(t: u32) -> u32 {
 fn softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_id) lid: vec3<u32>) {
     let t = thread_index(wid, nwg, lid);
-    if (t >= p(0u) * p(2u)) {
+    if (t >= params.outer * params.inner) {
         return;
     }
     let base = line_base(t);
-    let len = p(1u);
-    let inner = p(2u);
+    let len = params.len;
+    let inner = params.inner;
     var dot = 0.0;
     for (var j = 0u; j < len; j = j + 1u) {
         dot = dot + y[base + j * inner] * dy[base + j * inner];
@@ -35,12 +45,12 @@ fn softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 fn log_softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                         @builtin(local_invocation_id) lid: vec3<u32>) {
     let t = thread_index(wid, nwg, lid);
-    if (t >= p(0u) * p(2u)) {
+    if (t >= params.outer * params.inner) {
         return;
     }
     let base = line_base(t);
-    let len = p(1u);
-    let inner = p(2u);
+    let len = params.len;
+    let inner = params.inner;
     var sum = 0.0;
     for (var j = 0u; j < len; j = j + 1u) {
         sum = sum + dy[base + j * inner];

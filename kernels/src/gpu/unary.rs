@@ -1,7 +1,8 @@
 //! Elementwise unary kernels and their derivatives (twins of `cpu::unary`).
 
-use super::context::{GpuContext, Shader};
+use super::context::GpuContext;
 use super::launch::{check, grid_1d, u32_of};
+use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use crate::UnaryOp;
 use std::sync::{Arc, OnceLock};
@@ -72,12 +73,23 @@ fn backward_source() -> &'static str {
 
 const PRELUDE: &str = concat!(include_str!("common.wgsl"), include_str!("unary_prelude.wgsl"));
 
+/// `UnaryParams` of unary_prelude.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct UnaryParams {
+    n: u32,
+    op: u32,
+    /// The op's scalar argument (0 for ops without one).
+    param: f32,
+    pad: u32,
+}
+
 fn forward_shader() -> Shader {
-    Shader { name: "unary", source: forward_source() }
+    Shader::checked("unary", forward_source())
 }
 
 fn backward_shader() -> Shader {
-    Shader { name: "unary_backward", source: backward_source() }
+    Shader::checked("unary_backward", backward_source())
 }
 
 /// The op's code in the shaders and its scalar argument.
@@ -101,8 +113,8 @@ pub fn unary(ctx: &Arc<GpuContext>, op: UnaryOp, x: &GpuBuffer) -> GpuResult<Gpu
 /// The forward dispatch by raw op code (tests reach the `default` case with it).
 pub(super) fn forward_code(ctx: &Arc<GpuContext>, code: u32, c: f32, x: &GpuBuffer, out: &GpuBuffer) -> GpuResult<()> {
     let name = "unary";
-    let params = [u32_of(ctx, name, x.len())?, code, c.to_bits()];
-    ctx.dispatch(&forward_shader(), "unary", &params, &[x.raw(), out.raw()], grid_1d(ctx, name, x.len())?)
+    let params = UnaryParams { n: u32_of(ctx, name, x.len())?, op: code, param: c, pad: 0 };
+    ctx.dispatch_typed(&forward_shader(), "unary", &params, &[x.raw(), out.raw()], grid_1d(ctx, name, x.len())?)
 }
 
 /// `dx[i] = dy[i] * op'(x[i])`, given the forward input `x` and output `y`.
@@ -121,8 +133,8 @@ pub fn unary_backward(
         return Ok(dx);
     }
     let (code, c) = op_code(op);
-    let params = [u32_of(ctx, name, n)?, code, c.to_bits()];
-    ctx.dispatch(
+    let params = UnaryParams { n: u32_of(ctx, name, n)?, op: code, param: c, pad: 0 };
+    ctx.dispatch_typed(
         &backward_shader(),
         "unary_backward",
         &params,

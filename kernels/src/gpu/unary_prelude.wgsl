@@ -1,5 +1,16 @@
-// Helpers the unary op table's WGSL snippets call (`unary_table.rs`), shared by the forward and
-// backward shaders: each placed once, between `common.wgsl` and the generated `switch`.
+// The parameters and the helpers the unary op table's WGSL snippets call (`unary_table.rs`),
+// shared by the forward and backward shaders: each placed once, between `common.wgsl` and the
+// generated `switch`.
+
+// Mirrored by `UnaryParams` in unary.rs.
+struct UnaryParams {
+    n: u32,
+    op: u32,
+    param: f32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: UnaryParams;
 
 // Numerical Recipes' erfc fit, as the CPU's `erf`.
 fn erf_(v: f32) -> f32 {
