@@ -9,19 +9,29 @@ use super::{GpuBuffer, GpuResult};
 use crate::cpu::AttentionShape;
 use std::sync::Arc;
 
-const FORWARD: Shader =
-    Shader::checked("attention", concat!(include_str!("common.wgsl"), include_str!("attention.wgsl")));
+const FORWARD: Shader = Shader::checked(
+    "attention",
+    concat!(include_str!("common.wgsl"), include_str!("attention_params.wgsl"), include_str!("attention.wgsl")),
+);
 const BACKWARD_QUERY: Shader = Shader::checked(
     "attention_backward_query",
-    concat!(include_str!("common.wgsl"), include_str!("attention_backward_query.wgsl")),
+    concat!(
+        include_str!("common.wgsl"),
+        include_str!("attention_params.wgsl"),
+        include_str!("attention_backward_query.wgsl")
+    ),
 );
 const BACKWARD_KEYS: Shader = Shader::checked(
     "attention_backward_keys",
-    concat!(include_str!("common.wgsl"), include_str!("attention_backward_keys.wgsl")),
+    concat!(
+        include_str!("common.wgsl"),
+        include_str!("attention_params.wgsl"),
+        include_str!("attention_backward_keys.wgsl")
+    ),
 );
 
 /// The kernels' parameters, refusing sizes past their 32-bit indices.
-/// `AttentionParams` of the three attention shaders.
+/// `AttentionParams` of attention_params.wgsl (the three attention shaders).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct AttentionParams {

@@ -4,20 +4,6 @@
 // [batch, seq, heads * head_dim], mask [batch, seq] (0 = not attended), probs
 // [batch, heads, seq, seq].
 
-// Mirrored by `AttentionParams` in attention.rs.
-struct AttentionParams {
-    batch: u32,
-    seq: u32,
-    heads: u32,
-    head_dim: u32,
-    scale: f32,
-    pad5: u32,
-    pad6: u32,
-    pad7: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: AttentionParams;
-
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;

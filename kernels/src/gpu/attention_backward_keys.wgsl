@@ -2,20 +2,6 @@
 // head, key): dk = dSᵀ·q and dv = Pᵀ·dO for the key, from part 1's dS. Layouts as in
 // attention.wgsl.
 
-// Mirrored by `AttentionParams` in attention.rs.
-struct AttentionParams {
-    batch: u32,
-    seq: u32,
-    heads: u32,
-    head_dim: u32,
-    scale: f32,
-    pad5: u32,
-    pad6: u32,
-    pad7: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: AttentionParams;
-
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
 @group(0) @binding(3) var<storage, read> probs: array<f32>;

@@ -2,20 +2,6 @@
 // head, query): dP = dO·vᵀ for the query's row, dS = P ⊙ (dP − Σ P ⊙ dP) · scale (kept in `ds`
 // for part 2), and the query gradient dq = dS·k. Layouts as in attention.wgsl.
 
-// Mirrored by `AttentionParams` in attention.rs.
-struct AttentionParams {
-    batch: u32,
-    seq: u32,
-    heads: u32,
-    head_dim: u32,
-    scale: f32,
-    pad5: u32,
-    pad6: u32,
-    pad7: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: AttentionParams;
-
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read> k: array<f32>;

@@ -1,16 +1,6 @@
 // L2 normalisation of rows (twin of cpu::l2_normalize), one thread per row:
 // y = x / max(‖x‖, eps), the norm kept for the backward.
 
-// Mirrored by `L2Params` in sequence.rs.
-struct L2Params {
-    rows: u32,
-    len: u32,
-    eps: f32,
-    pad3: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: L2Params;
-
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> norms: array<f32>;

@@ -1,16 +1,6 @@
 // L2 normalisation's gradient (twin of cpu::l2_normalize_backward), one thread per row:
 // dx = (g − y·(y·g)) / ‖x‖ where ‖x‖ > eps, g / eps where the norm was clamped.
 
-// Mirrored by `L2Params` in sequence.rs.
-struct L2Params {
-    rows: u32,
-    len: u32,
-    eps: f32,
-    pad3: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: L2Params;
-
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read> norms: array<f32>;
 @group(0) @binding(3) var<storage, read> g: array<f32>;

@@ -7,19 +7,29 @@ use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use std::sync::Arc;
 
-const FORWARD: Shader =
-    Shader::checked("layer_norm", concat!(include_str!("common.wgsl"), include_str!("layer_norm.wgsl")));
+const FORWARD: Shader = Shader::checked(
+    "layer_norm",
+    concat!(include_str!("common.wgsl"), include_str!("layer_norm_params.wgsl"), include_str!("layer_norm.wgsl")),
+);
 const BACKWARD_INPUT: Shader = Shader::checked(
     "layer_norm_backward_input",
-    concat!(include_str!("common.wgsl"), include_str!("layer_norm_backward_input.wgsl")),
+    concat!(
+        include_str!("common.wgsl"),
+        include_str!("layer_norm_params.wgsl"),
+        include_str!("layer_norm_backward_input.wgsl")
+    ),
 );
 const BACKWARD_PARAMS: Shader = Shader::checked(
     "layer_norm_backward_params",
-    concat!(include_str!("common.wgsl"), include_str!("layer_norm_backward_params.wgsl")),
+    concat!(
+        include_str!("common.wgsl"),
+        include_str!("layer_norm_params.wgsl"),
+        include_str!("layer_norm_backward_params.wgsl")
+    ),
 );
 
 /// Rows of `w.len()` features of `x`, and the row count, checked against the other operands.
-/// `LayerNormParams` of the three layer_norm shaders.
+/// `LayerNormParams` of layer_norm_params.wgsl (the three LayerNorm shaders).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct LayerNormParams {

@@ -2,16 +2,6 @@
 // biased variance, then the normalised, scaled and shifted row; the mean and 1/sqrt(var + eps)
 // are kept for the backward.
 
-// Mirrored by `LayerNormParams` in layer_norm.rs.
-struct LayerNormParams {
-    rows: u32,
-    n: u32,
-    eps: f32,
-    pad3: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: LayerNormParams;
-
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;

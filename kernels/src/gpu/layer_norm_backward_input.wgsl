@@ -1,16 +1,6 @@
 // LayerNorm's input gradient (twin of cpu::layer_norm_backward_input), one thread per row:
 // dx = r (g - mean(g) - xhat mean(g xhat)) with g = dy w, xhat = (x - mean) r.
 
-// Mirrored by `LayerNormParams` in layer_norm.rs.
-struct LayerNormParams {
-    rows: u32,
-    n: u32,
-    eps: f32,
-    pad3: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: LayerNormParams;
-
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> mean: array<f32>;

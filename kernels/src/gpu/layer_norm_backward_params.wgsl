@@ -1,16 +1,6 @@
 // LayerNorm's weight and bias gradients (twins of cpu::layer_norm_backward_weight/_bias), one
 // thread per feature summing over the rows in order: dw = sum dy xhat, db = sum dy.
 
-// Mirrored by `LayerNormParams` in layer_norm.rs.
-struct LayerNormParams {
-    rows: u32,
-    n: u32,
-    eps: f32,
-    pad3: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: LayerNormParams;
-
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;

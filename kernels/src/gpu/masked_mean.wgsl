@@ -1,16 +1,6 @@
 // Masked mean over tokens (twin of cpu::masked_mean), one thread per output (batch entry,
 // feature): out[b, f] = Σ_t mask[b, t]·h[b, t, f] / max(Σ_t mask[b, t], 1e-9).
 
-// Mirrored by `SeqParams` in sequence.rs.
-struct SeqParams {
-    batch: u32,
-    seq: u32,
-    hidden: u32,
-    pad3: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: SeqParams;
-
 @group(0) @binding(1) var<storage, read> h: array<f32>;
 @group(0) @binding(2) var<storage, read> mask: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;

@@ -2,16 +2,6 @@
 // (batch entry, position), which counts its entry's mask once and writes its row of dh
 // [batch, seq, hidden]: dh[b, t, f] = mask[b, t]·g[b, f] / max(Σ_t mask[b, t], 1e-9).
 
-// Mirrored by `SeqParams` in sequence.rs.
-struct SeqParams {
-    batch: u32,
-    seq: u32,
-    hidden: u32,
-    pad3: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: SeqParams;
-
 @group(0) @binding(1) var<storage, read> mask: array<f32>;
 @group(0) @binding(2) var<storage, read> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dh: array<f32>;

@@ -9,23 +9,27 @@ use super::pipeline::Shader;
 use super::{GpuBuffer, GpuResult};
 use std::sync::Arc;
 
-const MASKED_MEAN: Shader =
-    Shader::checked("masked_mean", concat!(include_str!("common.wgsl"), include_str!("masked_mean.wgsl")));
+const MASKED_MEAN: Shader = Shader::checked(
+    "masked_mean",
+    concat!(include_str!("common.wgsl"), include_str!("seq_params.wgsl"), include_str!("masked_mean.wgsl")),
+);
 const MASKED_MEAN_BACKWARD: Shader = Shader::checked(
     "masked_mean_backward",
-    concat!(include_str!("common.wgsl"), include_str!("masked_mean_backward.wgsl")),
+    concat!(include_str!("common.wgsl"), include_str!("seq_params.wgsl"), include_str!("masked_mean_backward.wgsl")),
 );
-const L2_NORMALIZE: Shader =
-    Shader::checked("l2_normalize", concat!(include_str!("common.wgsl"), include_str!("l2_normalize.wgsl")));
+const L2_NORMALIZE: Shader = Shader::checked(
+    "l2_normalize",
+    concat!(include_str!("common.wgsl"), include_str!("l2_params.wgsl"), include_str!("l2_normalize.wgsl")),
+);
 const L2_NORMALIZE_BACKWARD: Shader = Shader::checked(
     "l2_normalize_backward",
-    concat!(include_str!("common.wgsl"), include_str!("l2_normalize_backward.wgsl")),
+    concat!(include_str!("common.wgsl"), include_str!("l2_params.wgsl"), include_str!("l2_normalize_backward.wgsl")),
 );
 const EMBEDDING_SUM: Shader =
     Shader::checked("embedding_sum", concat!(include_str!("common.wgsl"), include_str!("embedding_sum.wgsl")));
 
 /// `[batch, seq, hidden]` as kernel parameters.
-/// `SeqParams` of masked_mean.wgsl and masked_mean_backward.wgsl.
+/// `SeqParams` of seq_params.wgsl (masked_mean.wgsl and its backward).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct SeqParams {
@@ -34,7 +38,7 @@ struct SeqParams {
     hidden: u32,
     pad: [u32; 1],
 }
-/// `L2Params` of l2_normalize.wgsl and l2_normalize_backward.wgsl.
+/// `L2Params` of l2_params.wgsl (l2_normalize.wgsl and its backward).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct L2Params {

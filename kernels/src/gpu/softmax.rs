@@ -7,11 +7,16 @@ use super::{GpuBuffer, GpuResult};
 use crate::AxisSplit;
 use std::sync::Arc;
 
-const FORWARD: Shader = Shader::checked("softmax", concat!(include_str!("common.wgsl"), include_str!("softmax.wgsl")));
-const BACKWARD: Shader =
-    Shader::checked("softmax_backward", concat!(include_str!("common.wgsl"), include_str!("softmax_backward.wgsl")));
+const FORWARD: Shader = Shader::checked(
+    "softmax",
+    concat!(include_str!("common.wgsl"), include_str!("line_params.wgsl"), include_str!("softmax.wgsl")),
+);
+const BACKWARD: Shader = Shader::checked(
+    "softmax_backward",
+    concat!(include_str!("common.wgsl"), include_str!("line_params.wgsl"), include_str!("softmax_backward.wgsl")),
+);
 
-/// `LineParams` of softmax.wgsl and softmax_backward.wgsl: the `[outer, len, inner]` view.
+/// `LineParams` of line_params.wgsl: the `[outer, len, inner]` view.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct LineParams {

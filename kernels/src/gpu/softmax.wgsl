@@ -1,25 +1,8 @@
 // Softmax / log-softmax along one axis and their backwards, one thread per line of the
 // [outer, len, inner] view.
 
-// Mirrored by `LineParams` in softmax.rs.
-struct LineParams {
-    outer: u32,
-    len: u32,
-    inner: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: LineParams;
-
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-
-// First element of line `t` (lines are numbered over outer × inner).
-fn line_base(t: u32) -> u32 {
-    let len = params.len;
-    let inner = params.inner;
-    return (t / inner) * len * inner + t % inner;
-}
 
 fn line_max(base: u32) -> f32 {
     var m = -inf_f32();

@@ -1,25 +1,9 @@
 // Backward of softmax (dx = y ⊙ (dy − Σ dy ⊙ y)) and log-softmax (dx = dy − exp(y) Σ dy), from
 // the forward output y. One thread per line.
 
-// Mirrored by `LineParams` in softmax.rs.
-struct LineParams {
-    outer: u32,
-    len: u32,
-    inner: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: LineParams;
-
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
-
-fn line_base(t: u32) -> u32 {
-    let len = params.len;
-    let inner = params.inner;
-    return (t / inner) * len * inner + t % inner;
-}
 
 @compute @workgroup_size(256)
 fn softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
