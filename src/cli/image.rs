@@ -10,9 +10,7 @@
 
 use super::model;
 use super::svg::write_curves;
-use super::transfer_report::{
-    accuracy, best_on_validation, curves, embed, sweep_unfrozen_units, train, Row, UnfreezeSweep,
-};
+use super::transfer_report::{accuracy, baseline, curves, embed, sweep_unfrozen_units, train, Row, UnfreezeSweep};
 use super::{CliResult, DeviceChoice};
 use clap::Args;
 use graft::engine::Rng;
@@ -253,38 +251,22 @@ fn baselines(
         Ok(model)
     };
     let epochs = a.head_epochs;
-    let data = (&train_s.raw, &val_s.raw);
     let sgd = MLP_LRS.map(OptimizerSpec::sgd);
-    let (val, mlp, r) = best_on_validation(&make_mlp, &sgd, "model A fine-tuned", epochs, data, a.seed)?;
-    let lr = r.phases[0].lr;
-    rows.insert(
-        0,
-        Row {
-            name: format!("shipped MLP (model A) + new head, all trained ({epochs} ep @ {lr}, lr by val)"),
-            val,
-            test: accuracy(&mlp, &test_s.raw)?,
-            time: r.wall_time(),
-        },
-    );
-    all_curves.push(("model_a".into(), curves(&r)));
+    let data = (&train_s.raw, &val_s.raw, &test_s.raw);
+    let describe = |lr| format!("shipped MLP (model A) + new head, all trained ({epochs} ep @ {lr}, lr by val)");
+    let (row, mlp_curves) = baseline(&make_mlp, &sgd, "model A fine-tuned", epochs, data, a.seed, &describe)?;
+    rows.insert(0, row);
+    all_curves.push(("model_a".into(), mlp_curves));
     let make_cnn = || -> CliResult<Sequential> {
         let cnn = parse_spec(SMALL_CNN, a.seed)?;
         graft::nn::move_to_device(&cnn, &device)?;
         Ok(cnn)
     };
     let adam = CNN_LRS.map(|lr| OptimizerSpec::Adam(AdamConfig { lr, ..AdamConfig::default() }));
-    let (val, cnn, r) = best_on_validation(&make_cnn, &adam, "small CNN from scratch", epochs, data, a.seed)?;
-    let lr = r.phases[0].lr;
-    rows.insert(
-        1,
-        Row {
-            name: format!("small CNN from scratch ({epochs} ep, Adam @ {lr}, lr by val)"),
-            val,
-            test: accuracy(&cnn, &test_s.raw)?,
-            time: r.wall_time(),
-        },
-    );
-    all_curves.push(("small_cnn".into(), curves(&r)));
+    let describe = |lr| format!("small CNN from scratch ({epochs} ep, Adam @ {lr}, lr by val)");
+    let (row, cnn_curves) = baseline(&make_cnn, &adam, "small CNN from scratch", epochs, data, a.seed, &describe)?;
+    rows.insert(1, row);
+    all_curves.push(("small_cnn".into(), cnn_curves));
     Ok(())
 }
 

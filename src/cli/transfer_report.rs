@@ -59,17 +59,19 @@ pub(crate) fn train(
     Ok(run_schedule(model, &schedule(phases, seed), train, Some(val), &mut |p| bars[p.phase].update(&p.event))?)
 }
 
-/// Trains a fresh model from `make` with each of `optimizers` (one phase of `epochs`,
-/// everything trainable) and keeps the one with the best validation accuracy (the first of
-/// equals): its accuracy, the model and its run.
-pub(crate) fn best_on_validation(
+/// A baseline's row of the report and its learning curves: a fresh model from `make` trained
+/// with each of `optimizers` (one phase of `epochs`, everything trainable), the one with the
+/// best validation accuracy kept (the first of equals) and tested on `test_d`. The row is named
+/// by `describe` from the chosen learning rate.
+pub(crate) fn baseline(
     make: &dyn Fn() -> CliResult<Sequential>,
     optimizers: &[OptimizerSpec],
     name: &str,
     epochs: usize,
-    (train_d, val_d): (&Dataset, &Dataset),
+    (train_d, val_d, test_d): (&Dataset, &Dataset, &Dataset),
     seed: u64,
-) -> CliResult<(f32, Sequential, ScheduleResult)> {
+    describe: &dyn Fn(f32) -> String,
+) -> CliResult<(Row, Curves)> {
     let mut best: Option<(f32, Sequential, ScheduleResult)> = None;
     for &optimizer in optimizers {
         let model = make()?;
@@ -80,7 +82,9 @@ pub(crate) fn best_on_validation(
             best = Some((val, model, r));
         }
     }
-    Ok(best.ok_or("no learning rate to try")?)
+    let (val, model, r) = best.ok_or("no learning rate to try")?;
+    let row = Row { name: describe(r.phases[0].lr), val, test: accuracy(&model, test_d)?, time: r.wall_time() };
+    Ok((row, curves(&r)))
 }
 
 /// `encoder` applied to every sample of `data` in inference mode, with a progress bar counting

@@ -1,8 +1,6 @@
 //! `graft text-transfer --demo`: the baselines and the sweep over unfrozen layers.
 
-use super::super::transfer_report::{
-    accuracy, best_on_validation, curves, sweep_unfrozen_units, Curves, Row, UnfreezeSweep,
-};
+use super::super::transfer_report::{baseline, sweep_unfrozen_units, Curves, Row, UnfreezeSweep};
 use super::super::CliResult;
 use super::{TextArgs, TextSplit};
 use graft::nn::bert::BertConfig;
@@ -47,18 +45,12 @@ pub(super) fn run(
         Ok(head)
     };
     let sgd = TFIDF_LRS.map(OptimizerSpec::sgd);
-    let (val, head, r) = best_on_validation(&make_head, &sgd, "tf-idf head", a.head_epochs, (&tr, &va), a.seed)?;
-    let lr = r.phases[0].lr;
-    rows.insert(
-        0,
-        Row {
-            name: format!("TF-IDF ({} terms) + head ({} ep @ {lr}, lr by val)", tfidf.num_features(), a.head_epochs),
-            val,
-            test: accuracy(&head, &te)?,
-            time: r.wall_time(),
-        },
-    );
-    all_curves.push(("tfidf_head".into(), curves(&r)));
+    let terms = tfidf.num_features();
+    let describe = |lr| format!("TF-IDF ({terms} terms) + head ({} ep @ {lr}, lr by val)", a.head_epochs);
+    let (row, head_curves) =
+        baseline(&make_head, &sgd, "tf-idf head", a.head_epochs, (&tr, &va, &te), a.seed, &describe)?;
+    rows.insert(0, row);
+    all_curves.push(("tfidf_head".into(), head_curves));
 
     // Baseline 2: a small transformer (one 64-wide layer) trained from scratch on the tokens.
     let vocab = config.vocab_size;
@@ -74,19 +66,11 @@ pub(super) fn run(
         Ok(scratch)
     };
     let adam = SCRATCH_LRS.map(|lr| OptimizerSpec::Adam(AdamConfig { lr, ..AdamConfig::default() }));
-    let data = (&train_s.data, &val_s.data);
-    let (val, scratch, r) = best_on_validation(&make_scratch, &adam, "from scratch", epochs, data, a.seed)?;
-    let lr = r.phases[0].lr;
-    rows.insert(
-        1,
-        Row {
-            name: format!("small transformer from scratch ({epochs} ep, Adam @ {lr}, lr by val)"),
-            val,
-            test: accuracy(&scratch, &test_s.data)?,
-            time: r.wall_time(),
-        },
-    );
-    all_curves.push(("from_scratch".into(), curves(&r)));
+    let data = (&train_s.data, &val_s.data, &test_s.data);
+    let describe = |lr| format!("small transformer from scratch ({epochs} ep, Adam @ {lr}, lr by val)");
+    let (row, scratch_curves) = baseline(&make_scratch, &adam, "from scratch", epochs, data, a.seed, &describe)?;
+    rows.insert(1, row);
+    all_curves.push(("from_scratch".into(), scratch_curves));
 
     // The sweep: how many top encoder layers to unfreeze, and at which rate.
     let plan = UnfreezeSweep {
