@@ -18,9 +18,12 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use graft::engine::{Device, Rng, Tensor};
-use graft::nn::loss::cross_entropy;
-use graft::nn::optim::{Optimizer, Sgd, SgdConfig};
+use graft::nn::optim::{Sgd, SgdConfig};
 use graft::nn::{move_to_device, parse_spec, Module, Sequential};
+use training::{Batches, MLP};
+
+#[path = "common/training.rs"]
+mod training;
 
 /// The GPU, or `None` after saying why the GPU benches are skipped.
 fn gpu_or_skip(bench: &str) -> Option<Device> {
@@ -86,30 +89,6 @@ fn dispatch_overhead(c: &mut Criterion) {
     group.finish();
 }
 
-/// Random batches on `dev` with random labels, cycled like a small dataset (a bench that trains
-/// on one batch drives gradients into subnormals; see `benches/ops.rs`).
-struct Batches {
-    inputs: Vec<Tensor>,
-    labels: Vec<Vec<usize>>,
-    next: usize,
-}
-
-impl Batches {
-    fn new(shape: &[usize], classes: usize, seed: u64, dev: &Device) -> Batches {
-        let mut rng = Rng::new(seed);
-        let inputs =
-            (0..BATCHES).map(|_| Tensor::randn(shape, 0.0, 1.0, &mut rng).to_device(dev).expect("upload")).collect();
-        let labels = (0..BATCHES).map(|_| (0..shape[0]).map(|_| rng.below(classes)).collect()).collect();
-        Batches { inputs, labels, next: 0 }
-    }
-
-    fn next(&mut self) -> (&Tensor, &[usize]) {
-        let i = self.next % BATCHES;
-        self.next += 1;
-        (&self.inputs[i], &self.labels[i])
-    }
-}
-
 const BATCHES: usize = 16;
 
 /// A model from `spec` on `dev` and its SGD optimiser.
@@ -120,18 +99,12 @@ fn model(spec: &str, dev: &Device) -> (Sequential, Sgd) {
     (net, opt)
 }
 
-/// One SGD step as PyTorch's `opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()`,
-/// then a wait for the device (a no-op on the CPU).
-fn sgd_step(net: &Sequential, opt: &mut Sgd, batches: &mut Batches, dev: &Device) {
-    let (x, labels) = batches.next();
-    opt.zero_grad();
-    let logits = net.forward(x).expect("shapes fit");
-    cross_entropy(&logits, labels).and_then(|l| l.backward()).expect("backward");
-    opt.step().expect("update");
+/// One SGD step, then a wait for the device (a no-op on the CPU).
+fn synced_step(net: &Sequential, opt: &mut Sgd, batches: &mut Batches, dev: &Device) {
+    training::sgd_step(net, opt, batches);
     dev.synchronize().expect("synchronize");
 }
 
-const MLP: &str = "linear(784,300),relu,linear(300,100),relu,linear(100,10)";
 const CONVNET: &str = "conv2d(1,32,3),relu,maxpool2d(2),conv2d(32,64,3),relu,maxpool2d(2),flatten,linear(1600,10)";
 
 fn steps_enabled() -> bool {
@@ -152,11 +125,11 @@ fn mlp_step(c: &mut Criterion) {
             if batch == 256 { &[("gpu", &gpu), ("cpu", &Device::Cpu)] } else { &[("gpu", &gpu)] };
         for &(name, dev) in devices {
             let (net, mut opt) = model(MLP, dev);
-            let mut batches = Batches::new(&[batch, 784], 10, 1, dev);
+            let mut batches = Batches::new(BATCHES, &[batch, 784], 10, 1, dev);
             // Compile pipelines and fill the buffer pool outside the timing.
-            sgd_step(&net, &mut opt, &mut batches, dev);
+            synced_step(&net, &mut opt, &mut batches, dev);
             group.bench_function(format!("train_step_{name}"), |b| {
-                b.iter(|| sgd_step(&net, &mut opt, &mut batches, dev))
+                b.iter(|| synced_step(&net, &mut opt, &mut batches, dev))
             });
         }
         group.finish();
@@ -171,11 +144,11 @@ fn convnet_step(c: &mut Criterion) {
     }
     let Some(dev) = gpu_or_skip("gpu_convnet_step") else { return };
     let (net, mut opt) = model(CONVNET, &dev);
-    let mut batches = Batches::new(&[64, 1, 28, 28], 10, 2, &dev);
-    sgd_step(&net, &mut opt, &mut batches, &dev);
+    let mut batches = Batches::new(BATCHES, &[64, 1, 28, 28], 10, 2, &dev);
+    synced_step(&net, &mut opt, &mut batches, &dev);
     let mut group = c.benchmark_group("gpu_convnet_step_b64");
     group.sample_size(10);
-    group.bench_function("train_step_gpu", |b| b.iter(|| sgd_step(&net, &mut opt, &mut batches, &dev)));
+    group.bench_function("train_step_gpu", |b| b.iter(|| synced_step(&net, &mut opt, &mut batches, &dev)));
     group.finish();
 }
 

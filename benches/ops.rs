@@ -5,10 +5,16 @@
 //! Run: `cargo bench --bench ops` (add `-- mlp_step` to filter).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use graft::engine::{Rng, Tensor};
-use graft::nn::loss::cross_entropy;
-use graft::nn::optim::{Optimizer, Sgd, SgdConfig};
+use graft::engine::{Device, Rng, Tensor};
+use graft::nn::optim::{Sgd, SgdConfig};
 use graft::nn::{parse_spec, Module, Sequential};
+use training::{sgd_step, Batches, MLP};
+
+#[path = "common/training.rs"]
+mod training;
+
+/// Batches a training bench cycles through.
+const BATCHES: usize = 64;
 
 fn matmul(c: &mut Criterion) {
     let mut group = c.benchmark_group("matmul");
@@ -27,44 +33,6 @@ fn matmul(c: &mut Criterion) {
     group.finish();
 }
 
-/// Random batches cycled like a small dataset, with random labels. A benchmark that trains on
-/// one fixed batch for thousands of iterations drives the loss towards zero and the gradients
-/// into subnormal floats, which every CPU handles many times slower: the step time would then
-/// depend on how long criterion ran. `benches/reference/pytorch_reference.py` uses the same
-/// protocol.
-struct Batches {
-    inputs: Vec<Tensor>,
-    labels: Vec<Vec<usize>>,
-    next: usize,
-}
-
-impl Batches {
-    fn new(shape: &[usize], classes: usize, seed: u64) -> Batches {
-        let mut rng = Rng::new(seed);
-        let inputs = (0..BATCHES).map(|_| Tensor::randn(shape, 0.0, 1.0, &mut rng)).collect();
-        let labels = (0..BATCHES).map(|_| (0..shape[0]).map(|_| rng.below(classes)).collect()).collect();
-        Batches { inputs, labels, next: 0 }
-    }
-
-    fn next(&mut self) -> (&Tensor, &[usize]) {
-        let i = self.next % BATCHES;
-        self.next += 1;
-        (&self.inputs[i], &self.labels[i])
-    }
-}
-
-const BATCHES: usize = 64;
-
-/// One SGD step (`zero_grad`, forward, cross-entropy, backward, `step`), as PyTorch's
-/// `opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()`.
-fn sgd_step(net: &Sequential, opt: &mut Sgd, batches: &mut Batches) {
-    let (x, labels) = batches.next();
-    opt.zero_grad();
-    let logits = net.forward(x).expect("shapes fit");
-    cross_entropy(&logits, labels).and_then(|l| l.backward()).expect("backward");
-    opt.step().expect("update");
-}
-
 /// A model from a spec whose first `frozen` layers' parameters are frozen, and its optimiser.
 fn model(spec: &str, frozen_layers: usize) -> (Sequential, Sgd) {
     let net = parse_spec(spec, 0).expect("valid spec");
@@ -77,8 +45,6 @@ fn model(spec: &str, frozen_layers: usize) -> (Sequential, Sgd) {
     (net, opt)
 }
 
-const MLP: &str = "linear(784,300),relu,linear(300,100),relu,linear(100,10)";
-
 /// One SGD step of a 784-300-100-10 MLP at batch 32 and 256: all layers trainable, the first
 /// two linear layers frozen (their backward work is skipped), and the head alone trained on the
 /// frozen layers' cached features (what `graft transfer` does with the feature cache).
@@ -86,7 +52,7 @@ fn mlp_step(c: &mut Criterion) {
     for batch in [32usize, 256] {
         let mut group = c.benchmark_group(format!("mlp_step_784_300_100_10_b{batch}"));
         group.sample_size(20);
-        let mut batches = Batches::new(&[batch, 784], 10, 1);
+        let mut batches = Batches::new(BATCHES, &[batch, 784], 10, 1, &Device::Cpu);
         // Layers: linear, relu, linear, relu, linear — "first two frozen" is the first four.
         for (name, frozen) in [("all_trainable", 0), ("first_two_frozen", 4)] {
             let (net, mut opt) = model(MLP, frozen);
@@ -95,10 +61,8 @@ fn mlp_step(c: &mut Criterion) {
         let (net, _) = model(MLP, 0);
         let (trunk, head) = (net.slice(0..4), net.slice(4..5));
         let mut opt = Sgd::new(head.parameters(), SgdConfig { lr: 0.01, ..Default::default() });
-        let mut cached = Batches::new(&[batch, 784], 10, 1);
-        cached.inputs = graft::engine::no_grad(|| {
-            cached.inputs.iter().map(|x| trunk.forward(x).expect("trunk")).collect::<Vec<_>>()
-        });
+        let batches = Batches::new(BATCHES, &[batch, 784], 10, 1, &Device::Cpu);
+        let mut cached = graft::engine::no_grad(|| batches.map_inputs(|x| trunk.forward(x).expect("trunk")));
         group.bench_function("head_on_cached_features", |b| b.iter(|| sgd_step(&head, &mut opt, &mut cached)));
         group.finish();
     }
@@ -109,7 +73,7 @@ fn model_a_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("model_a_step_784_100_100_100_8_b32");
     group.sample_size(20);
     let (net, mut opt) = model("linear(784,100),relu,linear(100,100),relu,linear(100,100),relu,linear(100,8)", 0);
-    let mut batches = Batches::new(&[32, 784], 8, 3);
+    let mut batches = Batches::new(BATCHES, &[32, 784], 8, 3, &Device::Cpu);
     group.bench_function("all_trainable", |b| b.iter(|| sgd_step(&net, &mut opt, &mut batches)));
     group.finish();
 }
@@ -119,7 +83,7 @@ fn model_a_step(c: &mut Criterion) {
 fn convnet_step(c: &mut Criterion) {
     let (net, mut opt) =
         model("conv2d(1,32,3),relu,maxpool2d(2),conv2d(32,64,3),relu,maxpool2d(2),flatten,linear(1600,10)", 0);
-    let mut batches = Batches::new(&[64, 1, 28, 28], 10, 2);
+    let mut batches = Batches::new(BATCHES, &[64, 1, 28, 28], 10, 2, &Device::Cpu);
     let mut group = c.benchmark_group("convnet_step_b64");
     group.sample_size(10);
     group.bench_function("train_step", |b| b.iter(|| sgd_step(&net, &mut opt, &mut batches)));
