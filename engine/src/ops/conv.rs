@@ -301,19 +301,18 @@ mod tests {
             }
         }
         let trained = Tensor::ones(&[2]).requires_grad_(true).unwrap();
-        let epi = Conv2dEpilogue { scale: Some(&trained), ..Default::default() };
-        let err = Tensor::zeros(&[1, 1, 3, 3])
-            .conv2d_fused(&Tensor::zeros(&[2, 1, 2, 2]), epi, Conv2dOptions::default())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("cannot receive a gradient"), "{err}");
         let short = Tensor::ones(&[3]);
-        let epi = Conv2dEpilogue { scale: Some(&short), ..Default::default() };
-        let err = Tensor::zeros(&[1, 1, 3, 3])
-            .conv2d_fused(&Tensor::zeros(&[2, 1, 2, 2]), epi, Conv2dOptions::default())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("the scale needs one value per output channel: shape [2]"), "{err}");
+        for (scale, want) in [
+            (&trained, "cannot receive a gradient"),
+            (&short, "the scale needs one value per output channel: shape [2]"),
+        ] {
+            let epi = Conv2dEpilogue { scale: Some(scale), ..Default::default() };
+            let err = Tensor::zeros(&[1, 1, 3, 3])
+                .conv2d_fused(&Tensor::zeros(&[2, 1, 2, 2]), epi, Conv2dOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{err}");
+        }
     }
 
     #[test]
